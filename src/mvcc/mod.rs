@@ -6,9 +6,21 @@
 //! same requests applied in the same order give the same bytes on every member.
 
 mod error;
+mod hash;
+mod index;
 mod request;
+mod schema;
+mod store;
 mod types;
+
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod store_tests;
+mod watch;
 
 pub use error::MvccError;
 pub use request::{Applied, Request, Response};
+pub use store::{ApplyOutput, HashKv, MvccStore, StoreOptions};
 pub use types::*;
+pub use watch::{WatchHandle, WatchHub, WatchMsg, WatchSpec};

@@ -52,7 +52,10 @@ pub enum Response {
     DeleteRange(DeleteRangeResponse),
     Txn(TxnResponse),
     Compact,
-    LeaseGrant { id: LeaseId, ttl: i64 },
+    LeaseGrant {
+        id: LeaseId,
+        ttl: i64,
+    },
     LeaseRevoke,
     /// The alarms active after the change.
     Alarm(Vec<AlarmMember>),
