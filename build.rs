@@ -9,7 +9,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bytes(".")
         .generate_default_stubs(true)
         .compile_protos(
-            &["proto/etcd/kv.proto", "proto/etcd/rpc.proto", "proto/peer/peer.proto"],
+            &[
+                "proto/etcd/kv.proto",
+                "proto/etcd/rpc.proto",
+                "proto/peer/peer.proto",
+            ],
             &["proto"],
         )?;
     Ok(())

@@ -6,7 +6,13 @@
 //! quorum and applied locally; apply is deterministic, so every member holds the same
 //! state at the same log index.
 
+pub mod fault;
 pub mod log_store;
+pub mod network;
+pub mod peer;
+pub mod proposer;
+pub mod proto;
+pub mod state_machine;
 pub mod wal;
 
 use std::fmt;
@@ -42,6 +48,10 @@ pub struct Member {
     pub name: String,
     pub peer_urls: Vec<String>,
     pub client_urls: Vec<String>,
+    /// Added as a voter through the Cluster API: the leader promotes this learner once
+    /// it has caught up (a member never votes before it holds the log).
+    #[serde(default)]
+    pub join_as_voter: bool,
 }
 
 impl fmt::Display for Member {

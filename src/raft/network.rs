@@ -1,0 +1,310 @@
+//! The client side of the peer port: openraft's `RaftNetworkFactory` over the peer
+//! gRPC service, and a `PeerClients` cache used by the store to forward proposals and
+//! leader-only calls.
+//!
+//! Invariant: one HTTP/2 connection per peer URL, shared by Raft replication and
+//! forwarding; an unreachable peer is reported as `Unreachable` so openraft backs off
+//! instead of spinning.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use tonic::transport::{Channel, Endpoint};
+
+use super::fault::FaultSwitch;
+use super::peer::{decode, encode, ForwardError, MAX_PEER_MESSAGE};
+use super::proto::peer_client::PeerClient as GrpcClient;
+use super::proto::Frame;
+use super::{Member, NodeId, Proposal, ProposalResult, TypeConfig};
+use crate::tls::Connector;
+
+/// A failed peer request, before openraft's or the store's error shapes.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The peer could not be reached (connection refused, reset, DNS...).
+    #[error("peer {url} unreachable: {message}")]
+    Unreachable { url: String, message: String },
+    /// The request reached the peer and failed there, or its answer was malformed.
+    #[error("peer {url}: {message}")]
+    Failed { url: String, message: String },
+    #[error("peer {url}: timed out after {timeout:?}")]
+    Timeout { url: String, timeout: Duration },
+}
+
+/// Cached connections to peers, keyed by peer URL.
+#[derive(Clone)]
+pub struct PeerClients {
+    connector: Connector,
+    fault: FaultSwitch,
+    channels: Arc<Mutex<HashMap<String, GrpcClient<Channel>>>>,
+}
+
+impl PeerClients {
+    pub fn new(connector: Connector, fault: FaultSwitch) -> Self {
+        PeerClients {
+            connector,
+            fault,
+            channels: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A client for `url`, connecting lazily on first use.
+    pub fn client(&self, url: &str) -> Result<PeerClient, PeerError> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(grpc) = channels.get(url) {
+            return Ok(PeerClient {
+                url: url.to_owned(),
+                grpc: grpc.clone(),
+                fault: self.fault.clone(),
+            });
+        }
+        let endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| PeerError::Failed {
+                url: url.to_owned(),
+                message: format!("invalid peer URL: {e}"),
+            })?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .initial_stream_window_size(Some(1 << 20))
+            .initial_connection_window_size(Some(8 << 20));
+        let channel = endpoint.connect_with_connector_lazy(self.connector.clone());
+        let grpc = GrpcClient::new(channel)
+            .max_decoding_message_size(MAX_PEER_MESSAGE)
+            .max_encoding_message_size(MAX_PEER_MESSAGE);
+        channels.insert(url.to_owned(), grpc.clone());
+        Ok(PeerClient {
+            url: url.to_owned(),
+            grpc,
+            fault: self.fault.clone(),
+        })
+    }
+
+    /// A client for the first peer URL of `member`.
+    pub fn member(&self, member: &Member) -> Result<PeerClient, PeerError> {
+        let url = member.peer_urls.first().ok_or_else(|| PeerError::Failed {
+            url: String::new(),
+            message: format!("member {} has no peer URL", member.name),
+        })?;
+        self.client(url)
+    }
+}
+
+/// One peer's client.
+#[derive(Clone)]
+pub struct PeerClient {
+    url: String,
+    grpc: GrpcClient<Channel>,
+    fault: FaultSwitch,
+}
+
+type Call =
+    fn(
+        GrpcClient<Channel>,
+        tonic::Request<Frame>,
+    ) -> futures::future::BoxFuture<'static, Result<tonic::Response<Frame>, tonic::Status>>;
+
+impl PeerClient {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn round_trip<T: DeserializeOwned>(
+        &self,
+        call: Call,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<T, PeerError> {
+        if self.fault.isolated() {
+            return Err(PeerError::Unreachable {
+                url: self.url.clone(),
+                message: "peer traffic is blocked by fault injection".into(),
+            });
+        }
+        let request = tonic::Request::new(Frame { payload });
+        let fut = call(self.grpc.clone(), request);
+        let response = match tokio::time::timeout(timeout, fut).await {
+            Err(_) => {
+                return Err(PeerError::Timeout {
+                    url: self.url.clone(),
+                    timeout,
+                })
+            }
+            Ok(Err(status)) => return Err(status_error(&self.url, status)),
+            Ok(Ok(response)) => response,
+        };
+        decode(&response.get_ref().payload).map_err(|status| PeerError::Failed {
+            url: self.url.clone(),
+            message: status.message().to_owned(),
+        })
+    }
+
+    /// Forwards a batch of proposals to the peer (the leader).
+    pub async fn forward(
+        &self,
+        proposal: &Proposal,
+        timeout: Duration,
+    ) -> Result<Result<ProposalResult, ForwardError>, PeerError> {
+        let payload = encode(proposal).map_err(|s| self.failed(s))?;
+        self.round_trip(
+            |mut c, r| Box::pin(async move { c.forward(r).await }),
+            payload,
+            timeout,
+        )
+        .await
+    }
+
+    /// Sends a leader-only call, encoded by the store layer.
+    pub async fn call(
+        &self,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Result<Bytes, ForwardError>, PeerError> {
+        self.round_trip(
+            |mut c, r| Box::pin(async move { c.call(r).await }),
+            payload,
+            timeout,
+        )
+        .await
+    }
+
+    fn failed(&self, status: tonic::Status) -> PeerError {
+        PeerError::Failed {
+            url: self.url.clone(),
+            message: status.message().to_owned(),
+        }
+    }
+}
+
+fn status_error(url: &str, status: tonic::Status) -> PeerError {
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => {
+            PeerError::Unreachable {
+                url: url.to_owned(),
+                message: status.message().to_owned(),
+            }
+        }
+        _ => PeerError::Failed {
+            url: url.to_owned(),
+            message: status.message().to_owned(),
+        },
+    }
+}
+
+/// openraft's network factory.
+#[derive(Clone)]
+pub struct Network {
+    clients: PeerClients,
+}
+
+impl Network {
+    pub fn new(clients: PeerClients) -> Self {
+        Network { clients }
+    }
+}
+
+/// openraft's connection to one target member.
+pub struct Connection {
+    target: NodeId,
+    client: Result<PeerClient, String>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Connection;
+
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> Connection {
+        Connection {
+            target,
+            client: self.clients.member(node).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl Connection {
+    async fn send<Req, Resp, E>(
+        &self,
+        call: Call,
+        rpc: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, Member, E>>
+    where
+        Req: serde::Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let client = self.client.as_ref().map_err(|e| {
+            RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e.clone())))
+        })?;
+        let payload = encode(rpc).map_err(|s| RPCError::Network(NetworkError::new(&s)))?;
+        let res: Result<Resp, E> = client
+            .round_trip(call, payload, option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                other => RPCError::Network(NetworkError::new(&other)),
+            })?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Connection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        self.send(
+            |mut c, r| Box::pin(async move { c.append(r).await }),
+            &rpc,
+            &option,
+        )
+        .await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.send(
+            |mut c, r| Box::pin(async move { c.install_snapshot(r).await }),
+            &rpc,
+            &option,
+        )
+        .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        self.send(
+            |mut c, r| Box::pin(async move { c.vote(r).await }),
+            &rpc,
+            &option,
+        )
+        .await
+    }
+
+    fn backoff(&self) -> Backoff {
+        // A restarted member is retried promptly; a dead one costs a connect attempt
+        // every 200 ms.
+        Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+    }
+}

@@ -1,0 +1,141 @@
+//! The peer service (server side of the peer port): openraft's AppendEntries, Vote and
+//! InstallSnapshot, plus forwarded client proposals and leader-only calls relayed by
+//! followers.
+//!
+//! Invariant: the protobuf layer only frames bytes; payloads are bincode-encoded Raft
+//! and kuberaft messages, decoded here and nowhere else on the server side.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Response, Status};
+
+use super::fault::FaultSwitch;
+use super::proto::peer_server::{Peer, PeerServer};
+use super::proto::Frame;
+use super::{NodeId, Proposal, ProposalResult, Raft};
+
+/// Why the leader could not take a forwarded proposal or call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ForwardError {
+    /// The receiver is not the leader; it believes `leader` is (if known).
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<NodeId> },
+    /// The proposal may or may not have been committed: leadership changed under it.
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+    /// The receiver is shutting down or failed.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The call was understood and refused; the text is the client-facing error.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// What the store answers to forwarded proposals and relayed leader-only calls.
+#[tonic::async_trait]
+pub trait PeerHandler: Send + Sync + 'static {
+    /// Proposes a batch that a follower forwarded; answers once it is applied here.
+    async fn forward(&self, proposal: Proposal) -> Result<ProposalResult, ForwardError>;
+    /// Answers a leader-only call (encoded by the caller's store layer).
+    async fn call(&self, payload: Bytes) -> Result<Bytes, ForwardError>;
+}
+
+/// bincode with a fixed configuration: the peer protocol's encoding.
+pub fn encode<T: Serialize>(value: &T) -> Result<Bytes, Status> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map(Bytes::from)
+        .map_err(|e| Status::internal(format!("encoding peer message: {e}")))
+}
+
+/// Decodes a peer payload; a malformed payload is the sender's fault.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Status> {
+    bincode::serde::decode_from_slice(payload, bincode::config::standard())
+        .map(|(value, _)| value)
+        .map_err(|e| Status::invalid_argument(format!("malformed peer message: {e}")))
+}
+
+/// The tonic service over a Raft instance and the store's handler.
+pub struct PeerService {
+    raft: Raft,
+    handler: Arc<dyn PeerHandler>,
+    fault: FaultSwitch,
+}
+
+impl PeerService {
+    pub fn new(
+        raft: Raft,
+        handler: Arc<dyn PeerHandler>,
+        fault: FaultSwitch,
+    ) -> PeerServer<PeerService> {
+        PeerServer::new(PeerService {
+            raft,
+            handler,
+            fault,
+        })
+        .max_decoding_message_size(MAX_PEER_MESSAGE)
+        .max_encoding_message_size(MAX_PEER_MESSAGE)
+    }
+
+    fn check_fault(&self) -> Result<(), Status> {
+        if self.fault.isolated() {
+            return Err(Status::unavailable(
+                "peer traffic is blocked by fault injection",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Upper bound for one peer message (a batch of entries or a snapshot chunk).
+pub const MAX_PEER_MESSAGE: usize = 256 << 20;
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn append(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
+        self.check_fault()?;
+        let rpc = decode(&req.get_ref().payload)?;
+        let res = self.raft.append_entries(rpc).await;
+        Ok(Response::new(Frame {
+            payload: encode(&res)?,
+        }))
+    }
+
+    async fn vote(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
+        self.check_fault()?;
+        let rpc = decode(&req.get_ref().payload)?;
+        let res = self.raft.vote(rpc).await;
+        Ok(Response::new(Frame {
+            payload: encode(&res)?,
+        }))
+    }
+
+    async fn install_snapshot(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
+        self.check_fault()?;
+        let rpc = decode(&req.get_ref().payload)?;
+        let res = self.raft.install_snapshot(rpc).await;
+        Ok(Response::new(Frame {
+            payload: encode(&res)?,
+        }))
+    }
+
+    async fn forward(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
+        self.check_fault()?;
+        let proposal: Proposal = decode(&req.get_ref().payload)?;
+        let res = self.handler.forward(proposal).await;
+        Ok(Response::new(Frame {
+            payload: encode(&res)?,
+        }))
+    }
+
+    async fn call(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
+        self.check_fault()?;
+        let payload = req.into_inner().payload;
+        let res = self.handler.call(payload).await;
+        Ok(Response::new(Frame {
+            payload: encode(&res)?,
+        }))
+    }
+}

@@ -1,0 +1,298 @@
+//! The proposer: turns many concurrent client writes into few Raft entries.
+//!
+//! Every member runs one. Requests queue while earlier batches are in flight; the next
+//! batch takes everything queued (up to a size cap) as ONE log entry, so one append, one
+//! fdatasync per member and one MVCC batch serve all of them. On the leader a batch goes
+//! to `client_write`; on a follower it is forwarded to the leader over the peer port,
+//! where it joins the leader's own queue.
+//!
+//! Invariants: a batch is retried only when it certainly did not commit (openraft
+//! answers `ForwardToLeader` only for entries it never appended or truncated; a peer
+//! that was unreachable never received it); otherwise the caller gets "leader changed"
+//! or "request timed out", as etcd answers when the outcome is unknown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::network::{PeerClients, PeerError};
+use super::peer::ForwardError;
+use super::{NodeId, Proposal, ProposalResult, Raft};
+use crate::mvcc::{Applied, Request};
+
+/// Why a proposal did not produce a result.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    #[error("etcdserver: {0}")]
+    Rejected(String),
+}
+
+/// Tuning of the proposer.
+#[derive(Clone, Debug)]
+pub struct ProposerOptions {
+    /// Batches in flight at once (each one a log entry being replicated).
+    pub max_inflight: usize,
+    /// Most requests in one batch.
+    pub max_batch_requests: usize,
+    /// Most (approximate) payload bytes in one batch.
+    pub max_batch_bytes: usize,
+    /// How long a request may wait in all, queueing and retries included.
+    pub request_timeout: Duration,
+    /// How long to wait for a leader to be known before answering "no leader".
+    pub leader_wait: Duration,
+}
+
+impl Default for ProposerOptions {
+    fn default() -> Self {
+        ProposerOptions {
+            max_inflight: 2,
+            max_batch_requests: 1024,
+            max_batch_bytes: 4 << 20,
+            request_timeout: Duration::from_secs(7),
+            leader_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Unit {
+    requests: Vec<Request>,
+    bytes: usize,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Vec<Applied>, ProposeError>>,
+}
+
+/// A cloneable handle to the proposer task.
+#[derive(Clone)]
+pub struct Proposer {
+    tx: mpsc::Sender<Unit>,
+    timeout: Duration,
+}
+
+/// What a batch needs to reach the leader.
+#[derive(Clone)]
+pub struct Route {
+    pub id: NodeId,
+    pub raft: Raft,
+    pub peers: PeerClients,
+    pub options: Arc<ProposerOptions>,
+    /// While set, this member holds new batches instead of proposing them (a
+    /// leadership transfer is under way).
+    pub hold: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proposer {
+    /// Starts the proposer task.
+    pub fn spawn(route: Route) -> Proposer {
+        let (tx, rx) = mpsc::channel(16 * 1024);
+        let timeout = route.options.request_timeout;
+        tokio::spawn(run(rx, route));
+        Proposer { tx, timeout }
+    }
+
+    /// Proposes `requests` as one unit (kept together and in order inside a batch) and
+    /// waits until they are applied locally.
+    pub async fn propose(&self, requests: Vec<Request>) -> Result<Vec<Applied>, ProposeError> {
+        self.propose_until(requests, Instant::now() + self.timeout)
+            .await
+    }
+
+    /// As [`Proposer::propose`], with an explicit deadline.
+    pub async fn propose_until(
+        &self,
+        requests: Vec<Request>,
+        deadline: Instant,
+    ) -> Result<Vec<Applied>, ProposeError> {
+        let bytes = requests.iter().map(approximate_size).sum();
+        let (reply, rx) = oneshot::channel();
+        let unit = Unit {
+            requests,
+            bytes,
+            deadline,
+            reply,
+        };
+        self.tx
+            .send(unit)
+            .await
+            .map_err(|_| ProposeError::Stopped)?;
+        metrics::gauge!("etcd_server_proposals_pending").increment(1.0);
+        let res = rx.await.unwrap_or(Err(ProposeError::Stopped));
+        metrics::gauge!("etcd_server_proposals_pending").decrement(1.0);
+        match &res {
+            Ok(_) => metrics::counter!("etcd_server_proposals_committed_total").increment(1),
+            Err(_) => metrics::counter!("etcd_server_proposals_failed_total").increment(1),
+        }
+        res
+    }
+}
+
+/// A rough payload size, to cap batch sizes.
+pub fn approximate_size(request: &Request) -> usize {
+    match request {
+        Request::Put(p) => p.key.len() + p.value.len() + 32,
+        Request::DeleteRange(d) => d.range.key.len() + d.range.range_end.len() + 16,
+        Request::Txn(t) => {
+            64 * (1 + t.success.len() + t.failure.len() + t.compare.len()) + txn_bytes(t)
+        }
+        _ => 32,
+    }
+}
+
+fn txn_bytes(t: &crate::mvcc::TxnRequest) -> usize {
+    use crate::mvcc::RequestOp;
+    t.success
+        .iter()
+        .chain(t.failure.iter())
+        .map(|op| match op {
+            RequestOp::Put(p) => p.key.len() + p.value.len(),
+            RequestOp::Txn(inner) => txn_bytes(inner),
+            _ => 0,
+        })
+        .sum()
+}
+
+async fn run(mut rx: mpsc::Receiver<Unit>, route: Route) {
+    let permits = Arc::new(Semaphore::new(route.options.max_inflight.max(1)));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        // Everything that queued while we waited for a permit joins this batch.
+        let mut units = vec![first];
+        let mut count = units[0].requests.len();
+        let mut bytes = units[0].bytes;
+        while count < route.options.max_batch_requests && bytes < route.options.max_batch_bytes {
+            match rx.try_recv() {
+                Ok(unit) => {
+                    count += unit.requests.len();
+                    bytes += unit.bytes;
+                    units.push(unit);
+                }
+                Err(_) => break,
+            }
+        }
+        let route = route.clone();
+        tokio::spawn(async move {
+            let deadline = units
+                .iter()
+                .map(|u| u.deadline)
+                .max()
+                .unwrap_or_else(Instant::now);
+            let mut sizes = Vec::with_capacity(units.len());
+            let mut requests = Vec::with_capacity(count);
+            let mut replies = Vec::with_capacity(units.len());
+            for unit in units {
+                sizes.push(unit.requests.len());
+                requests.extend(unit.requests);
+                replies.push(unit.reply);
+            }
+            metrics::histogram!("kuberaft_proposal_batch_size").record(requests.len() as f64);
+            let res = submit(&route, Proposal { requests }, deadline).await;
+            drop(permit);
+            match res {
+                Ok(result) => {
+                    let mut applied = result.applied.into_iter();
+                    for (n, reply) in sizes.into_iter().zip(replies) {
+                        let _ = reply.send(Ok(applied.by_ref().take(n).collect()));
+                    }
+                }
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Gets one batch committed and applied, through whichever member leads.
+pub async fn submit(
+    route: &Route,
+    proposal: Proposal,
+    deadline: Instant,
+) -> Result<ProposalResult, ProposeError> {
+    let mut metrics = route.raft.metrics();
+    let mut leaderless_since: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(ProposeError::Timeout);
+        }
+        let (leader, leader_member) = {
+            let m = metrics.borrow_and_update();
+            let leader = m.current_leader;
+            let member =
+                leader.and_then(|l| m.membership_config.membership().get_node(&l).cloned());
+            (leader, member)
+        };
+        let retry_reason = match leader {
+            None => {
+                let since = *leaderless_since.get_or_insert(now);
+                if now.duration_since(since) >= route.options.leader_wait {
+                    return Err(ProposeError::NoLeader);
+                }
+                "no leader"
+            }
+            Some(leader)
+                if leader == route.id && route.hold.load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                "leadership transfer under way"
+            }
+            Some(leader) if leader == route.id => {
+                leaderless_since = None;
+                let write = route.raft.client_write(proposal.clone());
+                match tokio::time::timeout_at(deadline.into(), write).await {
+                    Err(_) => return Err(ProposeError::Timeout),
+                    Ok(Ok(resp)) => return Ok(resp.data),
+                    // Not appended, or appended and truncated: certainly not committed.
+                    Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                        "leadership moved"
+                    }
+                    Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                        return Err(ProposeError::Rejected(e.to_string()))
+                    }
+                    Ok(Err(RaftError::Fatal(_))) => return Err(ProposeError::Stopped),
+                }
+            }
+            Some(_) => {
+                leaderless_since = None;
+                let Some(member) = leader_member else {
+                    return Err(ProposeError::NoLeader);
+                };
+                let client = route
+                    .peers
+                    .member(&member)
+                    .map_err(|e| ProposeError::Rejected(e.to_string()))?;
+                let remaining = deadline.saturating_duration_since(now);
+                match client.forward(&proposal, remaining).await {
+                    Ok(Ok(result)) => return Ok(result),
+                    Ok(Err(ForwardError::NotLeader { .. })) => "forwarded to a former leader",
+                    Ok(Err(ForwardError::LeaderChanged)) => {
+                        return Err(ProposeError::LeaderChanged)
+                    }
+                    Ok(Err(ForwardError::Unavailable(_))) => "leader unavailable",
+                    Ok(Err(ForwardError::Rejected(e))) => return Err(ProposeError::Rejected(e)),
+                    // Never delivered: safe to try again once the leader is known.
+                    Err(PeerError::Unreachable { .. }) => "leader unreachable",
+                    Err(PeerError::Timeout { .. }) => return Err(ProposeError::Timeout),
+                    Err(PeerError::Failed { .. }) => return Err(ProposeError::LeaderChanged),
+                }
+            }
+        };
+        tracing::debug!(reason = retry_reason, "retrying proposal");
+        // Wait for the membership/leader view to change, briefly.
+        let wait =
+            Duration::from_millis(50).min(deadline.saturating_duration_since(Instant::now()));
+        let _ = tokio::time::timeout(wait, metrics.changed()).await;
+    }
+}

@@ -1,0 +1,62 @@
+//! Leader-only requests that a follower relays to the leader over the peer port, and
+//! their answers.
+//!
+//! Invariant: these never change replicated state by themselves; anything that does
+//! (membership, lease revocation) still goes through Raft on the leader.
+
+use serde::{Deserialize, Serialize};
+
+use crate::mvcc::LeaseId;
+use crate::raft::{Member, NodeId};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum LeaderCall {
+    /// A log index whose application makes a read linearizable.
+    ReadIndex,
+    /// Renew a lease; answers its TTL (0 when the lease does not exist).
+    LeaseKeepAlive {
+        id: LeaseId,
+    },
+    /// Remaining TTL of a lease in seconds (-1 when it does not exist).
+    LeaseRemaining {
+        id: LeaseId,
+    },
+    AddMember {
+        id: NodeId,
+        member: Member,
+        learner: bool,
+    },
+    RemoveMember {
+        id: NodeId,
+    },
+    PromoteMember {
+        id: NodeId,
+    },
+    /// Replace a member's record (peer URLs, or its name and client URLs once started).
+    UpdateMember {
+        id: NodeId,
+        member: Member,
+    },
+    /// Hand leadership to `target`.
+    MoveLeader {
+        target: NodeId,
+    },
+    /// Sent by the leader to the transfer target: campaign once the leader lease
+    /// expired.
+    Campaign,
+    /// Sent by the leader to the other voters during a transfer: do not start
+    /// elections for a while.
+    PauseElections {
+        millis: u64,
+    },
+    /// Who are you: the cluster id, for members joining an existing cluster.
+    ClusterInfo,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum LeaderReply {
+    ReadIndex(u64),
+    Ttl(i64),
+    Done,
+    ClusterInfo { cluster_id: u64 },
+}

@@ -1,0 +1,399 @@
+//! Membership as etcd's Cluster API shows it (list, add, remove, update, promote) and
+//! leadership transfer, on top of openraft's joint-consensus membership changes.
+//!
+//! Invariants: a member added through the API joins as a learner and votes only once
+//! it holds the log (promoted by the leader when caught up, or by MemberPromote);
+//! membership changes are Raft log entries, so every member sees the same list.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::ChangeMembers;
+
+use super::{LeaderCall, Store, StoreError};
+use crate::raft::proposer::ProposeError;
+use crate::raft::{Member, NodeId};
+use crate::server::Shutdown;
+
+/// A member as the Cluster API reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub id: NodeId,
+    pub member: Member,
+    pub is_learner: bool,
+}
+
+/// How far (in log entries) a learner may trail the leader and still be promoted.
+const PROMOTION_LAG: u64 = 64;
+
+impl Store {
+    /// The membership as this member last applied it.
+    pub fn members(&self) -> Vec<MemberInfo> {
+        let metrics = self.raft().metrics();
+        let m = metrics.borrow();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .map(|(id, member)| MemberInfo {
+                id: *id,
+                member: member.clone(),
+                is_learner: !voters.contains(id),
+            })
+            .collect()
+    }
+
+    /// etcd's MemberList; `linearizable` waits for a read index first.
+    pub async fn member_list(&self, linearizable: bool) -> Result<Vec<MemberInfo>, StoreError> {
+        if linearizable {
+            self.linearize().await?;
+        }
+        Ok(self.members())
+    }
+
+    /// etcd's MemberAdd: the id derives from the peer URLs and the cluster id.
+    pub async fn member_add(
+        &self,
+        peer_urls: Vec<String>,
+        learner: bool,
+    ) -> Result<MemberInfo, StoreError> {
+        if peer_urls.is_empty() {
+            return Err(StoreError::InvalidArgument(
+                "etcdserver: member peer URLs are not provided".into(),
+            ));
+        }
+        let id = super::id::added_member_id(&peer_urls, self.cluster_id());
+        let member = Member {
+            name: String::new(),
+            peer_urls,
+            client_urls: Vec::new(),
+            join_as_voter: !learner,
+        };
+        self.call_leader(LeaderCall::AddMember {
+            id,
+            member: member.clone(),
+            learner,
+        })
+        .await?;
+        Ok(MemberInfo {
+            id,
+            member,
+            is_learner: true,
+        })
+    }
+
+    pub async fn member_remove(&self, id: NodeId) -> Result<(), StoreError> {
+        self.call_leader(LeaderCall::RemoveMember { id })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn member_promote(&self, id: NodeId) -> Result<(), StoreError> {
+        self.call_leader(LeaderCall::PromoteMember { id })
+            .await
+            .map(|_| ())
+    }
+
+    /// etcd's MemberUpdate: new peer URLs for a member.
+    pub async fn member_update(
+        &self,
+        id: NodeId,
+        peer_urls: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let mut member = self
+            .members()
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or(StoreError::MemberNotFound)?
+            .member;
+        member.peer_urls = peer_urls;
+        self.call_leader(LeaderCall::UpdateMember { id, member })
+            .await
+            .map(|_| ())
+    }
+
+    /// etcd's MoveLeader.
+    pub async fn move_leader(&self, target: NodeId) -> Result<(), StoreError> {
+        self.call_leader(LeaderCall::MoveLeader { target })
+            .await
+            .map(|_| ())
+    }
+
+    fn find_member(&self, id: NodeId) -> Result<MemberInfo, StoreError> {
+        self.members()
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or(StoreError::MemberNotFound)
+    }
+
+    /// True if the leader's replication to `id` is within `PROMOTION_LAG` entries.
+    fn caught_up(&self, id: NodeId) -> bool {
+        let metrics = self.raft().metrics();
+        let m = metrics.borrow();
+        let last = m.last_log_index.unwrap_or(0);
+        let matched = m
+            .replication
+            .as_ref()
+            .and_then(|r| r.get(&id).cloned())
+            .flatten()
+            .map(|l| l.index)
+            .unwrap_or(0);
+        matched + PROMOTION_LAG >= last && matched > 0
+    }
+
+    async fn change(
+        &self,
+        changes: ChangeMembers<NodeId, Member>,
+        retain: bool,
+    ) -> Result<(), StoreError> {
+        let deadline = Instant::now() + self.options().request_timeout;
+        loop {
+            match self.raft().change_membership(changes.clone(), retain).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                    return Err(StoreError::NotLeader)
+                }
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                    return Err(StoreError::InvalidArgument(format!("etcdserver: {e}")))
+                }
+                Err(RaftError::Fatal(_)) => return Err(StoreError::Stopped),
+            }
+        }
+    }
+
+    pub(super) async fn local_add_member(
+        &self,
+        id: NodeId,
+        member: Member,
+        _learner: bool,
+    ) -> Result<(), StoreError> {
+        let members = self.members();
+        if members.iter().any(|m| {
+            m.member
+                .peer_urls
+                .iter()
+                .any(|u| member.peer_urls.contains(u))
+        }) {
+            return Err(StoreError::PeerUrlExists);
+        }
+        if members.iter().any(|m| m.id == id) {
+            return Err(StoreError::MemberExists);
+        }
+        let deadline = Instant::now() + self.options().request_timeout;
+        loop {
+            match self.raft().add_learner(id, member.clone(), false).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                    return Err(StoreError::NotLeader)
+                }
+                Err(e) => return Err(StoreError::InvalidArgument(format!("etcdserver: {e}"))),
+            }
+        }
+    }
+
+    pub(super) async fn local_remove_member(&self, id: NodeId) -> Result<(), StoreError> {
+        let info = self.find_member(id)?;
+        if info.is_learner {
+            self.change(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                .await
+        } else {
+            self.change(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                .await
+        }
+    }
+
+    pub(super) async fn local_promote_member(&self, id: NodeId) -> Result<(), StoreError> {
+        let info = self.find_member(id)?;
+        if !info.is_learner {
+            return Err(StoreError::MemberNotLearner);
+        }
+        if !self.caught_up(id) {
+            return Err(StoreError::LearnerNotReady);
+        }
+        self.change(ChangeMembers::AddVoterIds(BTreeSet::from([id])), true)
+            .await
+    }
+
+    pub(super) async fn local_update_member(
+        &self,
+        id: NodeId,
+        member: Member,
+    ) -> Result<(), StoreError> {
+        self.find_member(id)?;
+        self.change(
+            ChangeMembers::SetNodes(BTreeMap::from([(id, member)])),
+            true,
+        )
+        .await
+    }
+
+    /// Leadership transfer. openraft 0.9 has no TimeoutNow message, so: hold new
+    /// proposals and heartbeats here, keep the other voters from campaigning, and let
+    /// the target campaign once the leader lease has run out.
+    pub(super) async fn local_move_leader(&self, target: NodeId) -> Result<(), StoreError> {
+        if target == self.member_id() {
+            return Ok(());
+        }
+        let info = self
+            .find_member(target)
+            .map_err(|_| StoreError::BadLeaderTransferee)?;
+        if info.is_learner || !self.caught_up(target) {
+            return Err(StoreError::BadLeaderTransferee);
+        }
+        let pause = self.options().election_timeout * 4;
+        let others: Vec<MemberInfo> = self
+            .members()
+            .into_iter()
+            .filter(|m| !m.is_learner && m.id != target && m.id != self.member_id())
+            .collect();
+        for other in &others {
+            let _ = self
+                .send_to(
+                    &other.member,
+                    LeaderCall::PauseElections {
+                        millis: pause.as_millis() as u64,
+                    },
+                )
+                .await;
+        }
+        let hold = HoldGuard::new(self.inner.hold.clone());
+        self.raft().runtime_config().heartbeat(false);
+        self.pause_elections(pause);
+        let campaign = self.send_to(&info.member, LeaderCall::Campaign).await;
+        self.raft().runtime_config().heartbeat(true);
+        drop(hold);
+        campaign?;
+        let deadline = Instant::now() + self.options().election_timeout * 3;
+        let mut metrics = self.raft().metrics();
+        while Instant::now() < deadline {
+            if metrics.borrow_and_update().current_leader == Some(target) {
+                return Ok(());
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), metrics.changed()).await;
+        }
+        Err(StoreError::Internal(
+            "etcdserver: request timed out, leader transfer took too long".into(),
+        ))
+    }
+
+    /// Sends a call to one specific member.
+    async fn send_to(&self, member: &Member, call: LeaderCall) -> Result<(), StoreError> {
+        let client = self
+            .inner
+            .peers
+            .member(member)
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let payload = crate::raft::peer::encode(&call)
+            .map_err(|s| StoreError::Internal(s.message().to_owned()))?;
+        match client.call(payload, self.options().request_timeout).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Internal(e.to_string())),
+            Err(e) => Err(StoreError::Internal(e.to_string())),
+        }
+    }
+
+    /// Transfer target: wait out the old leader's lease, then campaign.
+    pub(super) async fn campaign(&self) -> Result<(), StoreError> {
+        let lease = self.options().election_timeout + Duration::from_millis(100);
+        tokio::time::sleep(lease).await;
+        self.raft()
+            .trigger()
+            .elect()
+            .await
+            .map_err(|_| StoreError::Stopped)?;
+        let deadline = Instant::now() + self.options().election_timeout * 2;
+        let mut metrics = self.raft().metrics();
+        while Instant::now() < deadline {
+            if metrics.borrow_and_update().current_leader == Some(self.member_id()) {
+                return Ok(());
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), metrics.changed()).await;
+        }
+        Err(ProposeError::Timeout.into())
+    }
+
+    /// Keeps this member from starting elections for `duration`.
+    pub(super) fn pause_elections(&self, duration: Duration) {
+        let raft = self.raft().clone();
+        raft.runtime_config().elect(false);
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            raft.runtime_config().elect(true);
+        });
+    }
+}
+
+/// Holds proposals on this member while alive (during a leadership transfer).
+struct HoldGuard(Arc<AtomicBool>);
+
+impl HoldGuard {
+    fn new(flag: Arc<AtomicBool>) -> Self {
+        flag.store(true, Ordering::SeqCst);
+        HoldGuard(flag)
+    }
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Membership chores: the leader promotes caught-up learners that joined as voters;
+/// every member publishes its name and client URLs into its membership record.
+pub(super) async fn run_member_duties(store: Store, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        if store.is_leader() {
+            for m in store.members() {
+                if m.is_learner && m.member.join_as_voter && store.caught_up(m.id) {
+                    match store.local_promote_member(m.id).await {
+                        Ok(()) => {
+                            tracing::info!(member = m.id, "promoted caught-up learner to voter")
+                        }
+                        Err(e) => tracing::debug!(member = m.id, error = %e, "promotion deferred"),
+                    }
+                }
+            }
+        }
+        let me = store.inner.advertised.clone();
+        if let Ok(current) = store.find_member(store.member_id()) {
+            let mut wanted = current.member.clone();
+            wanted.name = me.name.clone();
+            wanted.client_urls = me.client_urls.clone();
+            if !current.is_learner {
+                wanted.join_as_voter = false;
+            }
+            if wanted != current.member && store.leader().is_some() {
+                match store
+                    .call_leader(LeaderCall::UpdateMember {
+                        id: store.member_id(),
+                        member: wanted,
+                    })
+                    .await
+                {
+                    Ok(_) => tracing::info!("published member attributes"),
+                    Err(e) => tracing::debug!(error = %e, "publishing member attributes deferred"),
+                }
+            }
+        }
+    }
+}
