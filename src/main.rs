@@ -8,9 +8,13 @@ use clap::{Parser, Subcommand};
     version,
     about = "Kubernetes API server with its own Raft-replicated, etcd-compatible store"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Without a subcommand, kuberaft serves (as etcd does), taking `serve`'s flags.
+    #[command(flatten)]
+    serve: Box<kuberaft::config::ServeArgs>,
 }
 
 #[derive(Subcommand)]
@@ -64,18 +68,9 @@ fn main() -> anyhow::Result<()> {
                 id.cluster_id
             );
         }
-        None => {
-            let args = <ServeOnly as Parser>::parse_from(["kuberaft"]);
-            runtime.block_on(serve(args.serve))?
-        }
+        None => runtime.block_on(serve(*cli.serve))?,
     }
     Ok(())
-}
-
-#[derive(Parser)]
-struct ServeOnly {
-    #[command(flatten)]
-    serve: kuberaft::config::ServeArgs,
 }
 
 async fn serve(args: kuberaft::config::ServeArgs) -> anyhow::Result<()> {

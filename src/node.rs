@@ -510,13 +510,11 @@ impl Node {
 
 /// Samples Raft state into etcd's metric names.
 async fn sample_raft_metrics(store: Store, mut shutdown: Shutdown) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last_leader = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut metrics_rx = store.raft().metrics();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = metrics_rx.changed() => {}
             _ = shutdown.wait() => return,
         }
         let m = metrics_rx.borrow_and_update().clone();
@@ -530,12 +528,6 @@ async fn sample_raft_metrics(store: Store, mut shutdown: Shutdown) {
                 .voter_ids()
                 .any(|v| v == m.id),
         )));
-        if m.current_leader != last_leader {
-            if m.current_leader.is_some() {
-                metrics::counter!("etcd_server_leader_changes_seen_total").increment(1);
-            }
-            last_leader = m.current_leader;
-        }
         metrics::gauge!("etcd_server_term").set(m.current_term as f64);
         metrics::gauge!("kuberaft_raft_last_log_index").set(m.last_log_index.unwrap_or(0) as f64);
         metrics::gauge!("etcd_server_apply_index")

@@ -196,7 +196,12 @@ async fn run(mut rx: mpsc::Receiver<Unit>, route: Route) {
                 replies.push(unit.reply);
             }
             metrics::histogram!("kuberaft_proposal_batch_size").record(requests.len() as f64);
+            let started = Instant::now();
             let res = submit(&route, Proposal { requests }, deadline).await;
+            crate::metrics::observe_seconds(
+                "kuberaft_proposal_duration_seconds",
+                started.elapsed(),
+            );
             drop(permit);
             match res {
                 Ok(result) => {

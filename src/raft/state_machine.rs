@@ -235,10 +235,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             _ => &[],
         });
         let meta = encode_state(&state).map_err(sm_write_err)?;
+        let started = std::time::Instant::now();
         let out = self
             .store
             .apply(requests, Some(&meta))
             .map_err(sm_write_err)?;
+        crate::metrics::observe_seconds(
+            "etcd_disk_backend_commit_duration_seconds",
+            started.elapsed(),
+        );
         self.state = state;
         self.observer.applied(&out.events, out.revision);
         let mut applied = out.applied.into_iter();

@@ -5,11 +5,12 @@
 //! inbound header block (HPACK, RFC 7541) and, when an authority carries a scheme,
 //! re-encodes the block with the scheme removed.
 //!
-//! Invariants: until the first rewrite every byte passes through untouched (the
-//! server's HPACK dynamic table mirrors the client's encoder); from the first
-//! rewrite on, every header block is re-encoded as literals without indexing, so the
-//! server's dynamic table stays empty and consistent. HTTP/1 connections and anything
-//! the shim cannot parse pass through unchanged.
+//! Invariants: only the first header block of a connection is decided on: if its
+//! authority is clean, the connection passes through untouched from then on (clients
+//! keep one authority per connection); if not, every header block from then on is
+//! re-encoded as literals without indexing, so the server's HPACK dynamic table stays
+//! empty and consistent. HTTP/1 connections and anything the shim cannot parse pass
+//! through unchanged.
 
 use std::io;
 use std::pin::Pin;
@@ -213,7 +214,10 @@ impl<S> AuthorityFix<S> {
             }
         }
         if !changed && !self.rewriting {
+            // A client keeps one authority per connection (gRPC always does): the
+            // first clean request means the rest need no decoding.
             self.output.extend_from_slice(&block.raw);
+            self.mode = Mode::Passthrough;
             return;
         }
         self.rewriting = true;

@@ -156,7 +156,10 @@ impl Store {
             let m = m.borrow();
             (m.current_leader.unwrap_or(0), m.current_term)
         };
-        self.inner.leader.store(leader, Ordering::Release);
+        let before = self.inner.leader.swap(leader, Ordering::AcqRel);
+        if before != leader && leader != 0 {
+            metrics::counter!("etcd_server_leader_changes_seen_total").increment(1);
+        }
         self.inner.term.store(term, Ordering::Release);
     }
 
