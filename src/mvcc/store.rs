@@ -84,6 +84,9 @@ struct Inner {
     writer: Mutex<WriterState>,
     /// Blob files already fsynced by `sync`.
     synced_blobs: Mutex<HashSet<OsString>>,
+    /// The database size on disk and when it was measured: measuring walks sled's
+    /// directory, too costly for every request.
+    size: Mutex<Option<(std::time::Instant, u64)>>,
 }
 
 struct WriterState {
@@ -213,6 +216,7 @@ impl MvccStore {
                     retired: None,
                 }),
                 synced_blobs: Mutex::new(HashSet::new()),
+                size: Mutex::new(None),
             }),
         })
     }
@@ -488,8 +492,17 @@ impl MvccStore {
     }
 
     /// Bytes sled uses on disk.
+    /// The database size on disk, measured at most once a second.
     pub fn size_on_disk(&self) -> u64 {
-        self.inner.db.size_on_disk().unwrap_or(0)
+        let mut cached = lock(&self.inner.size);
+        match *cached {
+            Some((at, size)) if at.elapsed() < std::time::Duration::from_secs(1) => size,
+            _ => {
+                let size = self.inner.db.size_on_disk().unwrap_or(0);
+                *cached = Some((std::time::Instant::now(), size));
+                size
+            }
+        }
     }
 
     /// Makes every applied batch durable: sled's flush (which on Linux only issues
