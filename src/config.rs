@@ -94,6 +94,85 @@ pub struct ServeArgs {
     #[arg(long)]
     pub peer_client_cert_auth: bool,
 
+    // ---- Kubernetes API (kube-apiserver's flags) ----
+    /// The port on which to serve HTTPS with authentication and authorization; 0
+    /// turns the Kubernetes API off.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+    /// The IP address on which to listen for --secure-port.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: std::net::IpAddr,
+    /// The address the API server advertises (in the `kubernetes` endpoints and
+    /// the serving certificate).
+    #[arg(long)]
+    pub advertise_address: Option<std::net::IpAddr>,
+    /// Directory of the cluster PKI (CA, serving, admin, peer and service-account
+    /// keys); created on first start when missing. Default: <data-dir>/pki.
+    #[arg(long)]
+    pub cert_dir: Option<PathBuf>,
+    /// Extra subject alternative names for a generated serving certificate.
+    #[arg(long, value_delimiter = ',')]
+    pub tls_sans: Vec<String>,
+    /// Serving certificate (default: from --cert-dir).
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Serving key (default: from --cert-dir).
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA for client certificates (default: the cluster CA in --cert-dir).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Allow anonymous requests (to health, version and discovery).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
+    /// Ordered authorizers: AlwaysAllow, AlwaysDeny.
+    #[arg(long, default_value = "AlwaysAllow", value_delimiter = ',')]
+    pub authorization_mode: Vec<String>,
+    /// Admission plugins to enable besides the defaults.
+    #[arg(long, value_delimiter = ',')]
+    pub enable_admission_plugins: Vec<String>,
+    /// Admission plugins to disable.
+    #[arg(long, value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<String>,
+    /// Maximum non-mutating requests in flight.
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+    /// Maximum mutating requests in flight.
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
+    /// Timeout for requests that are not long-running (e.g. 60s, 1m).
+    #[arg(long, default_value = "60s")]
+    pub request_timeout: String,
+    /// CIDR from which Service cluster IPs are allocated.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+    /// Port range for NodePort services.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+    /// How long events are kept (e.g. 1h).
+    #[arg(long, default_value = "1h")]
+    pub event_ttl: String,
+    /// Interval of store compaction (kube-apiserver's --etcd-compaction-interval);
+    /// 0 turns it off.
+    #[arg(long, default_value = "5m")]
+    pub etcd_compaction_interval: String,
+    /// Store Kubernetes objects in these external etcd v3 endpoints instead of this
+    /// replica's own store.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+    /// Key prefix of Kubernetes objects in the store.
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+    /// CA of the external etcd's client port.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+    /// Client certificate for the external etcd.
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+    /// Client key for the external etcd.
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
+
     // ---- tuning ----
     /// Proposal batches in flight at once.
     #[arg(long, default_value_t = 2, hide = true)]
@@ -148,6 +227,72 @@ pub struct Config {
     pub peer_tls: Option<TlsFiles>,
     pub max_inflight_batches: usize,
     pub backend_cache_bytes: u64,
+    pub kube: Option<KubeConfig>,
+}
+
+/// The Kubernetes API's settings.
+#[derive(Clone, Debug)]
+pub struct KubeConfig {
+    pub bind: SocketAddr,
+    pub advertise_address: Option<std::net::IpAddr>,
+    pub cert_dir: PathBuf,
+    pub tls_sans: Vec<String>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
+    pub client_ca_file: Option<PathBuf>,
+    pub anonymous_auth: bool,
+    pub authorization_mode: Vec<String>,
+    pub enable_admission_plugins: Vec<String>,
+    pub disable_admission_plugins: Vec<String>,
+    pub max_requests_inflight: usize,
+    pub max_mutating_requests_inflight: usize,
+    pub request_timeout: Duration,
+    pub service_cidr: crate::registry::ipnet_lite::Ipv4Net,
+    pub node_port_range: (u16, u16),
+    pub event_ttl: Duration,
+    pub compaction_interval: Duration,
+    pub etcd_servers: Vec<String>,
+    pub etcd_prefix: String,
+    pub etcd_cafile: Option<PathBuf>,
+    pub etcd_certfile: Option<PathBuf>,
+    pub etcd_keyfile: Option<PathBuf>,
+}
+
+/// Parses a Go-style duration: "90s", "5m", "1h", "1h30m", "250ms", or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    let bad = || ConfigError(format!("invalid duration {s:?}"));
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        let secs = match unit.as_str() {
+            "h" => n * 3600.0,
+            "m" => n * 60.0,
+            "s" => n,
+            "ms" => n / 1000.0,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_secs_f64(secs);
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
 }
 
 /// Parses `scheme://host:port` into a socket address.
@@ -223,6 +368,51 @@ fn tls_files(
 }
 
 impl ServeArgs {
+    fn kube_config(&self) -> Result<Option<KubeConfig>, ConfigError> {
+        if self.secure_port == 0 {
+            return Ok(None);
+        }
+        for mode in &self.authorization_mode {
+            if !matches!(mode.as_str(), "AlwaysAllow" | "AlwaysDeny") {
+                return Err(ConfigError(format!(
+                    "--authorization-mode: unknown authorization mode {mode:?} (supported: AlwaysAllow, AlwaysDeny)"
+                )));
+            }
+        }
+        let (lo, hi) = self
+            .service_node_port_range
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
+            .filter(|(a, b)| a < b)
+            .ok_or_else(|| ConfigError(format!("--service-node-port-range {:?} is not low-high", self.service_node_port_range)))?;
+        Ok(Some(KubeConfig {
+            bind: SocketAddr::new(self.bind_address, self.secure_port),
+            advertise_address: self.advertise_address,
+            cert_dir: self.cert_dir.clone().unwrap_or_else(|| self.data_dir.join("pki")),
+            tls_sans: self.tls_sans.clone(),
+            tls_cert_file: self.tls_cert_file.clone(),
+            tls_private_key_file: self.tls_private_key_file.clone(),
+            client_ca_file: self.client_ca_file.clone(),
+            anonymous_auth: self.anonymous_auth,
+            authorization_mode: self.authorization_mode.clone(),
+            enable_admission_plugins: self.enable_admission_plugins.clone(),
+            disable_admission_plugins: self.disable_admission_plugins.clone(),
+            max_requests_inflight: self.max_requests_inflight.max(1),
+            max_mutating_requests_inflight: self.max_mutating_requests_inflight.max(1),
+            request_timeout: parse_duration(&self.request_timeout)?,
+            service_cidr: crate::registry::ipnet_lite::Ipv4Net::parse(&self.service_cluster_ip_range)
+                .map_err(|e| ConfigError(format!("--service-cluster-ip-range: {e}")))?,
+            node_port_range: (lo, hi),
+            event_ttl: parse_duration(&self.event_ttl)?,
+            compaction_interval: parse_duration(&self.etcd_compaction_interval)?,
+            etcd_servers: self.etcd_servers.clone(),
+            etcd_prefix: self.etcd_prefix.trim_end_matches('/').to_owned(),
+            etcd_cafile: self.etcd_cafile.clone(),
+            etcd_certfile: self.etcd_certfile.clone(),
+            etcd_keyfile: self.etcd_keyfile.clone(),
+        }))
+    }
+
     /// Checks the flags and builds the replica configuration.
     pub fn validate(&self) -> Result<Config, ConfigError> {
         if self.name.is_empty() {
@@ -360,6 +550,7 @@ impl ServeArgs {
             peer_tls,
             max_inflight_batches: self.max_inflight_batches.max(1),
             backend_cache_bytes: self.backend_cache_bytes,
+            kube: self.kube_config()?,
         })
     }
 }
@@ -417,6 +608,15 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.0.contains("--initial-advertise-peer-urls"), "{err}");
+    }
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("90s").expect("d"), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h30m").expect("d"), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").expect("d"), Duration::from_millis(250));
+        assert_eq!(parse_duration("60").expect("d"), Duration::from_secs(60));
+        assert!(parse_duration("5x").is_err());
     }
 
     #[test]

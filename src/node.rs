@@ -48,6 +48,10 @@ pub enum NodeError {
     Raft(String),
     #[error("joining the cluster: {0}")]
     Join(String),
+    #[error("PKI: {0}")]
+    Pki(#[from] crate::pki::PkiError),
+    #[error("Kubernetes API: {0}")]
+    Kube(String),
 }
 
 /// Format of the identity file; bump on incompatible layout changes.
@@ -151,6 +155,7 @@ impl DataDir {
 pub struct Listeners {
     pub client: Vec<TcpListener>,
     pub peer: Vec<TcpListener>,
+    pub kube: Option<TcpListener>,
 }
 
 /// A running replica.
@@ -160,6 +165,8 @@ pub struct Node {
     pub fault: FaultSwitch,
     pub client_addrs: Vec<SocketAddr>,
     pub peer_addrs: Vec<SocketAddr>,
+    /// Where the Kubernetes API listens, and its admin kubeconfig.
+    pub kube: Option<(SocketAddr, PathBuf)>,
     trigger: ShutdownTrigger,
     shutdown: Shutdown,
     tasks: Vec<JoinHandle<()>>,
@@ -469,6 +476,20 @@ impl Node {
             store.clone(),
             shutdown.clone(),
         )));
+        let kube = match &config.kube {
+            Some(kube) => Some(
+                crate::kube::start(
+                    &config,
+                    kube,
+                    store.clone(),
+                    listeners.kube,
+                    shutdown.clone(),
+                    &mut tasks,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         tracing::info!(
             name = %config.name,
             member = format!("{:x}", identity.member_id),
@@ -483,6 +504,7 @@ impl Node {
             fault,
             client_addrs,
             peer_addrs,
+            kube,
             trigger,
             shutdown,
             tasks,

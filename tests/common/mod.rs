@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use etcd_client::Client;
 
+pub mod kube;
+
 /// Reserves a free loopback port (bind port 0, read it, release it).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");

@@ -1,0 +1,38 @@
+//! Subresources other than status, dispatched by resource and name: a namespace's
+//! `finalize`, `scale` (workloads), a pod's `binding` and `eviction`, a service
+//! account's `token`.
+//!
+//! Invariant: a subresource writes only the part of the object it owns, through the
+//! generic store's read-modify-write (so it is a compare-and-swap like any update).
+
+mod finalize;
+mod pods;
+mod scale;
+mod token;
+
+use std::sync::Arc;
+
+use axum::response::Response;
+
+use super::handlers::Request;
+use super::negotiate::Output;
+use super::status::ApiError;
+use crate::registry::store::Api;
+use crate::registry::Resource;
+
+pub async fn serve(
+    api: &Api,
+    res: Arc<Resource>,
+    version: &str,
+    ns: Option<&str>,
+    req: Request<'_>,
+    out: &Output,
+) -> Result<Response, ApiError> {
+    match req.info.subresource.as_str() {
+        "finalize" if res.resource == "namespaces" => finalize::serve(api, &res, version, ns, req, out).await,
+        "scale" => scale::serve(api, &res, version, ns, req, out).await,
+        "binding" | "eviction" if res.resource == "pods" => pods::serve(api, &res, version, ns, req, out).await,
+        "token" if res.resource == "serviceaccounts" => token::serve(api, &res, version, ns, req, out).await,
+        _ => Err(ApiError::not_found_path()),
+    }
+}
