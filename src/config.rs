@@ -384,11 +384,19 @@ impl ServeArgs {
             .split_once('-')
             .and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)))
             .filter(|(a, b)| a < b)
-            .ok_or_else(|| ConfigError(format!("--service-node-port-range {:?} is not low-high", self.service_node_port_range)))?;
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "--service-node-port-range {:?} is not low-high",
+                    self.service_node_port_range
+                ))
+            })?;
         Ok(Some(KubeConfig {
             bind: SocketAddr::new(self.bind_address, self.secure_port),
             advertise_address: self.advertise_address,
-            cert_dir: self.cert_dir.clone().unwrap_or_else(|| self.data_dir.join("pki")),
+            cert_dir: self
+                .cert_dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("pki")),
             tls_sans: self.tls_sans.clone(),
             tls_cert_file: self.tls_cert_file.clone(),
             tls_private_key_file: self.tls_private_key_file.clone(),
@@ -400,8 +408,10 @@ impl ServeArgs {
             max_requests_inflight: self.max_requests_inflight.max(1),
             max_mutating_requests_inflight: self.max_mutating_requests_inflight.max(1),
             request_timeout: parse_duration(&self.request_timeout)?,
-            service_cidr: crate::registry::ipnet_lite::Ipv4Net::parse(&self.service_cluster_ip_range)
-                .map_err(|e| ConfigError(format!("--service-cluster-ip-range: {e}")))?,
+            service_cidr: crate::registry::ipnet_lite::Ipv4Net::parse(
+                &self.service_cluster_ip_range,
+            )
+            .map_err(|e| ConfigError(format!("--service-cluster-ip-range: {e}")))?,
             node_port_range: (lo, hi),
             event_ttl: parse_duration(&self.event_ttl)?,
             compaction_interval: parse_duration(&self.etcd_compaction_interval)?,
@@ -613,8 +623,14 @@ mod tests {
     #[test]
     fn durations_parse_like_go() {
         assert_eq!(parse_duration("90s").expect("d"), Duration::from_secs(90));
-        assert_eq!(parse_duration("1h30m").expect("d"), Duration::from_secs(5400));
-        assert_eq!(parse_duration("250ms").expect("d"), Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("1h30m").expect("d"),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse_duration("250ms").expect("d"),
+            Duration::from_millis(250)
+        );
         assert_eq!(parse_duration("60").expect("d"), Duration::from_secs(60));
         assert!(parse_duration("5x").is_err());
     }

@@ -18,7 +18,8 @@ use crate::registry::{meta, Resource};
 use crate::server::Shutdown;
 
 /// The namespaces that always exist.
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn system_ctx() -> Ctx {
     Ctx::new(UserInfo {
@@ -29,7 +30,11 @@ fn system_ctx() -> Ctx {
 }
 
 fn resource(api: &Api, group: &str, resource: &str) -> Option<Arc<Resource>> {
-    api.registry.all().iter().find(|r| r.group == group && r.resource == resource).cloned()
+    api.registry
+        .all()
+        .iter()
+        .find(|r| r.group == group && r.resource == resource)
+        .cloned()
 }
 
 /// Creates `obj` unless it exists.
@@ -69,7 +74,9 @@ impl Controllers {
             }
             self.system_namespaces().await;
             self.namespaces().await;
-            if !self.compaction_interval.is_zero() && last_compaction.elapsed() >= self.compaction_interval {
+            if !self.compaction_interval.is_zero()
+                && last_compaction.elapsed() >= self.compaction_interval
+            {
                 last_compaction = tokio::time::Instant::now();
                 // Compact to the revision seen one interval ago, as kube-apiserver does.
                 if let Some(rev) = compact_target {
@@ -85,10 +92,19 @@ impl Controllers {
     }
 
     async fn system_namespaces(&self) {
-        let Some(ns) = resource(&self.api, "", "namespaces") else { return };
+        let Some(ns) = resource(&self.api, "", "namespaces") else {
+            return;
+        };
         for name in SYSTEM_NAMESPACES {
-            let key = crate::storage::keys::object_key(&self.api.root, ns.storage_prefix, None, name);
-            if matches!(self.api.storage.get(&key, crate::storage::ReadMode::Any).await, Ok(Some(_))) {
+            let key =
+                crate::storage::keys::object_key(&self.api.root, ns.storage_prefix, None, name);
+            if matches!(
+                self.api
+                    .storage
+                    .get(&key, crate::storage::ReadMode::Any)
+                    .await,
+                Ok(Some(_))
+            ) {
                 continue;
             }
             ensure(&self.api, &ns, None, json!({"metadata": {"name": name}})).await;
@@ -98,8 +114,16 @@ impl Controllers {
     /// Per namespace: default ServiceAccount and root CA for active ones; emptying and
     /// finalizing for terminating ones.
     async fn namespaces(&self) {
-        let Some(ns_res) = resource(&self.api, "", "namespaces") else { return };
-        let Ok(page) = self.api.list(&ns_res, "v1", None, &ListOptions::default()).await else { return };
+        let Some(ns_res) = resource(&self.api, "", "namespaces") else {
+            return;
+        };
+        let Ok(page) = self
+            .api
+            .list(&ns_res, "v1", None, &ListOptions::default())
+            .await
+        else {
+            return;
+        };
         let sa = resource(&self.api, "", "serviceaccounts");
         let cm = resource(&self.api, "", "configmaps");
         for ns in page.items {
@@ -109,14 +133,42 @@ impl Controllers {
                 continue;
             }
             if let Some(sa) = &sa {
-                let key = crate::storage::keys::object_key(&self.api.root, sa.storage_prefix, Some(&name), "default");
-                if !matches!(self.api.storage.get(&key, crate::storage::ReadMode::Any).await, Ok(Some(_))) {
-                    ensure(&self.api, sa, Some(&name), json!({"metadata": {"name": "default", "namespace": name}})).await;
+                let key = crate::storage::keys::object_key(
+                    &self.api.root,
+                    sa.storage_prefix,
+                    Some(&name),
+                    "default",
+                );
+                if !matches!(
+                    self.api
+                        .storage
+                        .get(&key, crate::storage::ReadMode::Any)
+                        .await,
+                    Ok(Some(_))
+                ) {
+                    ensure(
+                        &self.api,
+                        sa,
+                        Some(&name),
+                        json!({"metadata": {"name": "default", "namespace": name}}),
+                    )
+                    .await;
                 }
             }
             if let Some(cm) = &cm {
-                let key = crate::storage::keys::object_key(&self.api.root, cm.storage_prefix, Some(&name), "kube-root-ca.crt");
-                if !matches!(self.api.storage.get(&key, crate::storage::ReadMode::Any).await, Ok(Some(_))) {
+                let key = crate::storage::keys::object_key(
+                    &self.api.root,
+                    cm.storage_prefix,
+                    Some(&name),
+                    "kube-root-ca.crt",
+                );
+                if !matches!(
+                    self.api
+                        .storage
+                        .get(&key, crate::storage::ReadMode::Any)
+                        .await,
+                    Ok(Some(_))
+                ) {
                     ensure(
                         &self.api,
                         cm,
@@ -142,7 +194,15 @@ impl Controllers {
             if !res.namespaced || !res.has_verb("list") {
                 continue;
             }
-            let listed = self.api.list(res, res.storage_version(), Some(name), &ListOptions::default()).await;
+            let listed = self
+                .api
+                .list(
+                    res,
+                    res.storage_version(),
+                    Some(name),
+                    &ListOptions::default(),
+                )
+                .await;
             let Ok(page) = listed else { continue };
             for obj in page.items {
                 remaining += 1;
@@ -155,7 +215,14 @@ impl Controllers {
                 };
                 let _ = self
                     .api
-                    .delete(res, res.storage_version(), &ctx, Some(name), meta::name(&obj), &opts)
+                    .delete(
+                        res,
+                        res.storage_version(),
+                        &ctx,
+                        Some(name),
+                        meta::name(&obj),
+                        &opts,
+                    )
                     .await;
             }
         }
@@ -164,17 +231,30 @@ impl Controllers {
         }
         let result = self
             .api
-            .modify(ns_res, "v1", &ctx, None, name, crate::registry::store::Part::Finalize, |mut ns| {
-                if let Some(f) = ns.pointer_mut("/spec/finalizers").and_then(Value::as_array_mut) {
-                    f.retain(|x| x != "kubernetes");
-                }
-                Ok(ns)
-            })
+            .modify(
+                ns_res,
+                "v1",
+                &ctx,
+                None,
+                name,
+                crate::registry::store::Part::Finalize,
+                |mut ns| {
+                    if let Some(f) = ns
+                        .pointer_mut("/spec/finalizers")
+                        .and_then(Value::as_array_mut)
+                    {
+                        f.retain(|x| x != "kubernetes");
+                    }
+                    Ok(ns)
+                },
+            )
             .await;
         match result {
             Ok(_) => tracing::info!(namespace = name, "namespace emptied and finalized"),
             Err(e) if e.code == 404 => {}
-            Err(e) => tracing::debug!(namespace = name, error = %e, "finalizing namespace deferred"),
+            Err(e) => {
+                tracing::debug!(namespace = name, error = %e, "finalizing namespace deferred")
+            }
         }
     }
 }

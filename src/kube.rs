@@ -34,12 +34,19 @@ struct StoreHealth {
 #[async_trait::async_trait]
 impl Health for StoreHealth {
     async fn ready_checks(&self) -> Vec<(&'static str, Option<String>)> {
-        let leader = if self.store.leader().is_some() { None } else { Some("no leader".to_owned()) };
-        let read = match tokio::time::timeout(std::time::Duration::from_secs(2), self.store.linearize()).await {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(_) => Some("timed out waiting for a read index".to_owned()),
+        let leader = if self.store.leader().is_some() {
+            None
+        } else {
+            Some("no leader".to_owned())
         };
+        let read =
+            match tokio::time::timeout(std::time::Duration::from_secs(2), self.store.linearize())
+                .await
+            {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("timed out waiting for a read index".to_owned()),
+            };
         vec![("etcd", read), ("etcd-readiness", leader)]
     }
 }
@@ -69,9 +76,14 @@ pub async fn start(
         Some(l) => l,
         None => TcpListener::bind(kube.bind)
             .await
-            .map_err(|source| NodeError::Bind { addr: kube.bind, source })?,
+            .map_err(|source| NodeError::Bind {
+                addr: kube.bind,
+                source,
+            })?,
     };
-    let bound = listener.local_addr().map_err(|e| NodeError::Kube(e.to_string()))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| NodeError::Kube(e.to_string()))?;
 
     // PKI: complete whatever is missing (a shared --cert-dir is never overwritten).
     let paths = PkiPaths::new(&kube.cert_dir);
@@ -84,12 +96,19 @@ pub async fn start(
         hosts.push(bound.ip().to_string());
     }
     let url = server_url(kube, bound);
-    pki::ensure(&paths, &PkiRequest { hosts, server: url.clone() })?;
+    pki::ensure(
+        &paths,
+        &PkiRequest {
+            hosts,
+            server: url.clone(),
+        },
+    )?;
     // The admin kubeconfig next to the data, pointing at this replica.
     let kubeconfig_path = config.data_dir.join("admin.kubeconfig");
     if !kubeconfig_path.exists() {
         let read = |p: PathBuf| {
-            std::fs::read_to_string(&p).map_err(|e| NodeError::Kube(format!("{}: {e}", p.display())))
+            std::fs::read_to_string(&p)
+                .map_err(|e| NodeError::Kube(format!("{}: {e}", p.display())))
         };
         let text = pki::kubeconfig(
             &url,
@@ -103,10 +122,12 @@ pub async fn start(
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&kubeconfig_path, std::fs::Permissions::from_mode(0o600));
+            let _ =
+                std::fs::set_permissions(&kubeconfig_path, std::fs::Permissions::from_mode(0o600));
         }
     }
-    let ca_pem = std::fs::read_to_string(paths.ca_cert()).map_err(|e| NodeError::Kube(e.to_string()))?;
+    let ca_pem =
+        std::fs::read_to_string(paths.ca_cert()).map_err(|e| NodeError::Kube(e.to_string()))?;
 
     // Storage: this replica's store, or external etcd.
     let storage: Arc<dyn Storage> = if kube.etcd_servers.is_empty() {
@@ -157,13 +178,26 @@ pub async fn start(
         mutating: Semaphore::new(kube.max_mutating_requests_inflight),
         request_timeout: kube.request_timeout,
         server_address: bound.to_string(),
-        health: Arc::new(StoreHealth { store: store.clone() }),
+        health: Arc::new(StoreHealth {
+            store: store.clone(),
+        }),
         shutdown: shutdown.clone(),
-        extra: Some(crate::apiserver::openapi::router(Arc::new(api.registry.clone()))),
+        extra: Some(crate::apiserver::openapi::router(Arc::new(
+            api.registry.clone(),
+        ))),
     });
-    let cert = kube.tls_cert_file.clone().unwrap_or_else(|| paths.serving_cert());
-    let key = kube.tls_private_key_file.clone().unwrap_or_else(|| paths.serving_key());
-    let client_ca = kube.client_ca_file.clone().unwrap_or_else(|| paths.ca_cert());
+    let cert = kube
+        .tls_cert_file
+        .clone()
+        .unwrap_or_else(|| paths.serving_cert());
+    let key = kube
+        .tls_private_key_file
+        .clone()
+        .unwrap_or_else(|| paths.serving_key());
+    let client_ca = kube
+        .client_ca_file
+        .clone()
+        .unwrap_or_else(|| paths.ca_cert());
     let tls = tls::server_config(&cert, &key, &ClientAuth::Optional(client_ca))?;
     tasks.push(tokio::spawn(crate::server::serve(
         listener,

@@ -12,14 +12,17 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("generating certificates: {0}")]
     Generate(String),
 }
@@ -36,7 +39,9 @@ pub struct PkiPaths {
 
 impl PkiPaths {
     pub fn new(dir: &Path) -> Self {
-        PkiPaths { dir: dir.to_owned() }
+        PkiPaths {
+            dir: dir.to_owned(),
+        }
     }
     pub fn ca_cert(&self) -> PathBuf {
         self.dir.join("ca.crt")
@@ -196,20 +201,29 @@ pub fn ensure(paths: &PkiPaths, req: &PkiRequest) -> Result<PkiPaths, PkiError> 
     let ca_pem = read(&paths.ca_cert())?;
     let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).map_err(gen_err)?;
 
-    let leaf = |cn: &str, org: Option<&str>, hosts: &[String], usages: Vec<ExtendedKeyUsagePurpose>| {
-        let key = KeyPair::generate().map_err(gen_err)?;
-        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
-        params.distinguished_name = name(cn, org);
-        params.subject_alt_names = sans(hosts);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.extended_key_usages = usages;
-        validity(&mut params, 1);
-        let cert = params.signed_by(&key, &issuer).map_err(gen_err)?;
-        Ok::<_, PkiError>((cert.pem(), key.serialize_pem()))
-    };
+    let leaf =
+        |cn: &str, org: Option<&str>, hosts: &[String], usages: Vec<ExtendedKeyUsagePurpose>| {
+            let key = KeyPair::generate().map_err(gen_err)?;
+            let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+            params.distinguished_name = name(cn, org);
+            params.subject_alt_names = sans(hosts);
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ];
+            params.extended_key_usages = usages;
+            validity(&mut params, 1);
+            let cert = params.signed_by(&key, &issuer).map_err(gen_err)?;
+            Ok::<_, PkiError>((cert.pem(), key.serialize_pem()))
+        };
 
     if !paths.serving_cert().exists() || !paths.serving_key().exists() {
-        let (cert, key) = leaf("kube-apiserver", None, &req.hosts, vec![ExtendedKeyUsagePurpose::ServerAuth])?;
+        let (cert, key) = leaf(
+            "kube-apiserver",
+            None,
+            &req.hosts,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+        )?;
         write_file(&paths.serving_key(), key.as_bytes(), true)?;
         write_file(&paths.serving_cert(), cert.as_bytes(), false)?;
     }
@@ -218,7 +232,10 @@ pub fn ensure(paths: &PkiPaths, req: &PkiRequest) -> Result<PkiPaths, PkiError> 
             "kuberaft-peer",
             None,
             &req.hosts,
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
         )?;
         write_file(&paths.peer_key(), key.as_bytes(), true)?;
         write_file(&paths.peer_cert(), cert.as_bytes(), false)?;
@@ -303,8 +320,15 @@ mod tests {
         std::fs::remove_file(paths.serving_cert()).expect("rm");
         ensure(&paths, &req).expect("second");
         assert_eq!(std::fs::read(paths.ca_cert()).expect("ca"), ca, "CA kept");
-        assert_eq!(std::fs::read(paths.admin_cert()).expect("admin"), admin, "admin cert kept");
-        assert!(paths.serving_cert().exists(), "missing serving cert recreated");
+        assert_eq!(
+            std::fs::read(paths.admin_cert()).expect("admin"),
+            admin,
+            "admin cert kept"
+        );
+        assert!(
+            paths.serving_cert().exists(),
+            "missing serving cert recreated"
+        );
         // The serving certificate chains to the CA and names the hosts.
         let pem = std::fs::read(paths.serving_cert()).expect("serving");
         let (_, der) = x509_parser::pem::parse_x509_pem(&pem).expect("pem");

@@ -43,13 +43,23 @@ pub struct Attributes<'a> {
 #[async_trait::async_trait]
 pub trait Mutating: Send + Sync + 'static {
     fn name(&self) -> &'static str;
-    async fn admit(&self, attrs: &Attributes<'_>, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError>;
+    async fn admit(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError>;
 }
 
 #[async_trait::async_trait]
 pub trait Validating: Send + Sync + 'static {
     fn name(&self) -> &'static str;
-    async fn validate(&self, attrs: &Attributes<'_>, obj: &Value, old: Option<&Value>) -> Result<(), ApiError>;
+    async fn validate(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError>;
 }
 
 /// The configured plugins, in order.
@@ -64,7 +74,12 @@ pub const DEFAULT_PLUGINS: &[&str] = &["NamespaceLifecycle", "ServiceAccount"];
 
 impl Chain {
     /// Builds the chain from plugin names; unknown names are an error.
-    pub fn from_names(enabled: &[String], disabled: &[String], storage: Arc<dyn Storage>, root: &str) -> Result<Chain, String> {
+    pub fn from_names(
+        enabled: &[String],
+        disabled: &[String],
+        storage: Arc<dyn Storage>,
+        root: &str,
+    ) -> Result<Chain, String> {
         let mut names: Vec<String> = DEFAULT_PLUGINS.iter().map(|s| s.to_string()).collect();
         for n in enabled {
             if !names.contains(n) {
@@ -75,7 +90,9 @@ impl Chain {
         let mut chain = Chain::default();
         for n in &names {
             match n.as_str() {
-                "NamespaceLifecycle" => chain.validating.push(Arc::new(NamespaceLifecycle::new(storage.clone(), root))),
+                "NamespaceLifecycle" => chain
+                    .validating
+                    .push(Arc::new(NamespaceLifecycle::new(storage.clone(), root))),
                 "ServiceAccount" => {
                     let sa = Arc::new(ServiceAccount::new(storage.clone(), root));
                     chain.mutating.push(sa.clone());
@@ -83,25 +100,48 @@ impl Chain {
                 }
                 // Accepted for compatibility with kube-apiserver command lines; their
                 // behaviour belongs to components this server does not run.
-                "DefaultStorageClass" | "DefaultTolerationSeconds" | "MutatingAdmissionWebhook"
-                | "ValidatingAdmissionWebhook" | "ValidatingAdmissionPolicy" | "ResourceQuota" | "LimitRanger"
-                | "Priority" | "TaintNodesByCondition" | "PersistentVolumeClaimResize" | "RuntimeClass"
-                | "CertificateApproval" | "CertificateSigning" | "CertificateSubjectRestriction"
-                | "DefaultIngressClass" | "StorageObjectInUseProtection" | "PodSecurity" | "NodeRestriction" => {}
+                "DefaultStorageClass"
+                | "DefaultTolerationSeconds"
+                | "MutatingAdmissionWebhook"
+                | "ValidatingAdmissionWebhook"
+                | "ValidatingAdmissionPolicy"
+                | "ResourceQuota"
+                | "LimitRanger"
+                | "Priority"
+                | "TaintNodesByCondition"
+                | "PersistentVolumeClaimResize"
+                | "RuntimeClass"
+                | "CertificateApproval"
+                | "CertificateSigning"
+                | "CertificateSubjectRestriction"
+                | "DefaultIngressClass"
+                | "StorageObjectInUseProtection"
+                | "PodSecurity"
+                | "NodeRestriction" => {}
                 other => return Err(format!("unknown admission plugin \"{other}\"")),
             }
         }
         Ok(chain)
     }
 
-    pub async fn mutate(&self, attrs: &Attributes<'_>, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+    pub async fn mutate(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         for p in &self.mutating {
             p.admit(attrs, obj, old).await?;
         }
         Ok(())
     }
 
-    pub async fn validate(&self, attrs: &Attributes<'_>, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    pub async fn validate(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         for p in &self.validating {
             p.validate(attrs, obj, old).await?;
         }

@@ -53,7 +53,12 @@ impl Validating for NamespaceLifecycle {
         "NamespaceLifecycle"
     }
 
-    async fn validate(&self, attrs: &Attributes<'_>, _obj: &Value, _old: Option<&Value>) -> Result<(), ApiError> {
+    async fn validate(
+        &self,
+        attrs: &Attributes<'_>,
+        _obj: &Value,
+        _old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         let res = attrs.resource;
         if res.resource == "namespaces" && res.group.is_empty() {
             if attrs.operation == Operation::Delete && IMMORTAL.contains(&attrs.name) {
@@ -68,7 +73,11 @@ impl Validating for NamespaceLifecycle {
             return Ok(());
         }
         match self.namespace(attrs.namespace).await? {
-            None => Err(ApiError::not_found(&Subject::new("", "namespaces", attrs.namespace))),
+            None => Err(ApiError::not_found(&Subject::new(
+                "",
+                "namespaces",
+                attrs.namespace,
+            ))),
             Some(ns) => {
                 let terminating = meta::deletion_timestamp(&ns).is_some()
                     || ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");

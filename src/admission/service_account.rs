@@ -60,7 +60,12 @@ impl Mutating for ServiceAccount {
         "ServiceAccount"
     }
 
-    async fn admit(&self, attrs: &Attributes<'_>, obj: &mut Value, _old: Option<&Value>) -> Result<(), ApiError> {
+    async fn admit(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &mut Value,
+        _old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         if !Self::applies(attrs) {
             return Ok(());
         }
@@ -71,24 +76,36 @@ impl Mutating for ServiceAccount {
             .get("serviceAccountName")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .or_else(|| spec.get("serviceAccount").and_then(Value::as_str).filter(|s| !s.is_empty()))
+            .or_else(|| {
+                spec.get("serviceAccount")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            })
             .unwrap_or("default")
             .to_owned();
         spec.insert("serviceAccountName".into(), json!(sa));
         spec.insert("serviceAccount".into(), json!(sa));
-        let automount_pod = spec.get("automountServiceAccountToken").and_then(Value::as_bool);
+        let automount_pod = spec
+            .get("automountServiceAccountToken")
+            .and_then(Value::as_bool);
         let automount_sa = self
             .service_account(attrs.namespace, &sa)
             .await?
-            .and_then(|s| s.get("automountServiceAccountToken").and_then(Value::as_bool));
+            .and_then(|s| {
+                s.get("automountServiceAccountToken")
+                    .and_then(Value::as_bool)
+            });
         if automount_pod.or(automount_sa) == Some(false) {
             return Ok(());
         }
         let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
-        let Some(volumes) = volumes.as_array_mut() else { return Ok(()) };
+        let Some(volumes) = volumes.as_array_mut() else {
+            return Ok(());
+        };
         let existing = volumes.iter().find_map(|v| {
             let name = v.get("name").and_then(Value::as_str)?;
-            name.starts_with("kube-api-access-").then(|| name.to_owned())
+            name.starts_with("kube-api-access-")
+                .then(|| name.to_owned())
         });
         let volume_name = match existing {
             Some(n) => n,
@@ -109,16 +126,22 @@ impl Mutating for ServiceAccount {
             }
         };
         for list in ["containers", "initContainers"] {
-            let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else { continue };
+            let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+                continue;
+            };
             for c in containers {
                 let Some(c) = c.as_object_mut() else { continue };
                 let mounts = c.entry("volumeMounts").or_insert_with(|| json!([]));
-                let Some(mounts) = mounts.as_array_mut() else { continue };
+                let Some(mounts) = mounts.as_array_mut() else {
+                    continue;
+                };
                 let mounted = mounts
                     .iter()
                     .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(MOUNT_PATH));
                 if !mounted {
-                    mounts.push(json!({"name": volume_name, "readOnly": true, "mountPath": MOUNT_PATH}));
+                    mounts.push(
+                        json!({"name": volume_name, "readOnly": true, "mountPath": MOUNT_PATH}),
+                    );
                 }
             }
         }
@@ -132,7 +155,12 @@ impl Validating for ServiceAccount {
         "ServiceAccount"
     }
 
-    async fn validate(&self, attrs: &Attributes<'_>, obj: &Value, _old: Option<&Value>) -> Result<(), ApiError> {
+    async fn validate(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        _old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         if !Self::applies(attrs) {
             return Ok(());
         }

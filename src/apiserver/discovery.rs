@@ -10,16 +10,39 @@ use serde_json::{json, Value};
 use crate::registry::{Registry, Resource};
 
 /// What a subresource is: (group, version, kind, verbs).
-pub fn subresource_info(parent: &Resource, sub: &str) -> (&'static str, &'static str, &'static str, Vec<&'static str>) {
+pub fn subresource_info(
+    parent: &Resource,
+    sub: &str,
+) -> (&'static str, &'static str, &'static str, Vec<&'static str>) {
     match sub {
-        "status" => (parent.group, parent.versions[0], parent.kind, vec!["get", "patch", "update"]),
+        "status" => (
+            parent.group,
+            parent.versions[0],
+            parent.kind,
+            vec!["get", "patch", "update"],
+        ),
         "scale" => ("autoscaling", "v1", "Scale", vec!["get", "patch", "update"]),
         "binding" => ("", "v1", "Binding", vec!["create"]),
         "eviction" => ("policy", "v1", "Eviction", vec!["create"]),
-        "token" => ("authentication.k8s.io", "v1", "TokenRequest", vec!["create"]),
+        "token" => (
+            "authentication.k8s.io",
+            "v1",
+            "TokenRequest",
+            vec!["create"],
+        ),
         "finalize" => ("", "v1", "Namespace", vec!["update"]),
-        "approval" => (parent.group, parent.versions[0], parent.kind, vec!["get", "patch", "update"]),
-        "ephemeralcontainers" | "resize" => (parent.group, parent.versions[0], parent.kind, vec!["get", "patch", "update"]),
+        "approval" => (
+            parent.group,
+            parent.versions[0],
+            parent.kind,
+            vec!["get", "patch", "update"],
+        ),
+        "ephemeralcontainers" | "resize" => (
+            parent.group,
+            parent.versions[0],
+            parent.kind,
+            vec!["get", "patch", "update"],
+        ),
         "log" => ("", "v1", "Pod", vec!["get"]),
         _ => (parent.group, parent.versions[0], parent.kind, vec!["get"]),
     }
@@ -59,7 +82,10 @@ pub fn api_group_list(registry: &Registry) -> Value {
 
 /// GET /apis/<group>
 pub fn api_group(registry: &Registry, group: &str) -> Option<Value> {
-    let (_, vs) = registry.groups().into_iter().find(|(g, _)| *g == group && !g.is_empty())?;
+    let (_, vs) = registry
+        .groups()
+        .into_iter()
+        .find(|(g, _)| *g == group && !g.is_empty())?;
     let mut g = group_json(group, &vs);
     g["kind"] = json!("APIGroup");
     g["apiVersion"] = json!("v1");
@@ -99,7 +125,9 @@ pub fn api_resource_list(registry: &Registry, group: &str, version: &str) -> Opt
         return None;
     }
     let gv = crate::registry::meta::group_version(group, version);
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 /// The aggregated discovery document for /api (`legacy`) or /apis.
@@ -145,7 +173,11 @@ pub fn aggregated(registry: &Registry, legacy: bool, api_version: &str) -> Value
             }
             vs.push(json!({"version": version, "resources": resources, "freshness": "Current"}));
         }
-        let metadata = if legacy { json!({"creationTimestamp": null}) } else { json!({"name": group, "creationTimestamp": null}) };
+        let metadata = if legacy {
+            json!({"creationTimestamp": null})
+        } else {
+            json!({"name": group, "creationTimestamp": null})
+        };
         items.push(json!({"metadata": metadata, "versions": vs}));
     }
     json!({

@@ -72,13 +72,27 @@ fn is_long_running(info: &request_info::RequestInfo) -> bool {
 }
 
 fn is_public_path(path: &str) -> bool {
-    matches!(path, "/healthz" | "/livez" | "/readyz" | "/version" | "/api" | "/apis" | "/.well-known/openid-configuration" | "/openid/v1/jwks")
-        || path.starts_with("/healthz/")
+    matches!(
+        path,
+        "/healthz"
+            | "/livez"
+            | "/readyz"
+            | "/version"
+            | "/api"
+            | "/apis"
+            | "/.well-known/openid-configuration"
+            | "/openid/v1/jwks"
+    ) || path.starts_with("/healthz/")
         || path.starts_with("/livez/")
         || path.starts_with("/readyz/")
         || path.starts_with("/api/")
         || path.starts_with("/apis/")
-            && path.trim_start_matches("/apis/").split('/').filter(|s| !s.is_empty()).count() <= 2
+            && path
+                .trim_start_matches("/apis/")
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .count()
+                <= 2
 }
 
 /// The filter chain, in kube-apiserver's order (DefaultBuildHandlerChain).
@@ -93,16 +107,30 @@ async fn handle(State(s): State<Arc<ApiServer>>, req: Request) -> Response {
         .await
         .unwrap_or_else(|_| {
             tracing::error!(path = %info.path, "handler panicked");
-            ApiError::internal("an unexpected panic occurred while handling the request").into_response()
+            ApiError::internal("an unexpected panic occurred while handling the request")
+                .into_response()
         });
-    observe(&info, resp.status().as_u16(), started.elapsed(), long_running);
+    observe(
+        &info,
+        resp.status().as_u16(),
+        started.elapsed(),
+        long_running,
+    );
     resp
 }
 
-async fn chain(s: Arc<ApiServer>, info: request_info::RequestInfo, req: Request, long_running: bool) -> Response {
+async fn chain(
+    s: Arc<ApiServer>,
+    info: request_info::RequestInfo,
+    req: Request,
+    long_running: bool,
+) -> Response {
     // 3. In-flight limits (--max-requests-inflight / --max-mutating-requests-inflight):
     //    429 with Retry-After when saturated; long-running requests are exempt.
-    let mutating = matches!(info.verb.as_str(), "create" | "update" | "patch" | "delete" | "deletecollection");
+    let mutating = matches!(
+        info.verb.as_str(),
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    );
     let _permit = if long_running {
         None
     } else {
@@ -156,7 +184,8 @@ async fn chain(s: Arc<ApiServer>, info: request_info::RequestInfo, req: Request,
     if let Some(why) = denied {
         if info.is_resource_request {
             let subject = Subject::new(&info.api_group, &info.resource, &info.name);
-            return ApiError::forbidden(&user.name, &info.verb, &subject, &info.namespace, why).into_response();
+            return ApiError::forbidden(&user.name, &info.verb, &subject, &info.namespace, why)
+                .into_response();
         }
         return ApiError::forbidden_message(format!(
             "forbidden: User \"{}\" cannot {} path \"{}\"",
@@ -171,8 +200,10 @@ async fn chain(s: Arc<ApiServer>, info: request_info::RequestInfo, req: Request,
     } else {
         match tokio::time::timeout(s.request_timeout, dispatch).await {
             Ok(r) => r,
-            Err(_) => ApiError::timeout("request did not complete within requested timeout - context deadline exceeded")
-                .into_response(),
+            Err(_) => ApiError::timeout(
+                "request did not complete within requested timeout - context deadline exceeded",
+            )
+            .into_response(),
         }
     }
 }
@@ -181,7 +212,8 @@ struct InflightGuard(&'static str);
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        metrics::gauge!("apiserver_current_inflight_requests", "request_kind" => self.0).decrement(1.0);
+        metrics::gauge!("apiserver_current_inflight_requests", "request_kind" => self.0)
+            .decrement(1.0);
     }
 }
 
@@ -223,19 +255,29 @@ fn observe(info: &request_info::RequestInfo, code: u16, elapsed: Duration, long_
     }
 }
 
-async fn dispatch(s: Arc<ApiServer>, info: request_info::RequestInfo, req: Request, user: authn::UserInfo) -> Response {
+async fn dispatch(
+    s: Arc<ApiServer>,
+    info: request_info::RequestInfo,
+    req: Request,
+    user: authn::UserInfo,
+) -> Response {
     let (parts, body) = req.into_parts();
     let query = query::Query::parse(parts.uri.query());
     if !info.is_resource_request {
         return non_resource(&s, &info, &parts, Request::from_parts(parts.clone(), body)).await;
     }
-    let Some(res) = s.api.registry.lookup(&info.api_group, &info.api_version, &info.resource) else {
+    let Some(res) = s
+        .api
+        .registry
+        .lookup(&info.api_group, &info.api_version, &info.resource)
+    else {
         return ApiError::not_found_path().into_response();
     };
     let body = match axum::body::to_bytes(body, negotiate::MAX_BODY + 1).await {
         Ok(b) if b.len() <= negotiate::MAX_BODY => b,
         Ok(_) | Err(_) => {
-            return ApiError::too_large("Request entity too large: limit is 3145728").into_response();
+            return ApiError::too_large("Request entity too large: limit is 3145728")
+                .into_response();
         }
     };
     let mut ctx = Ctx::new(user);
@@ -273,13 +315,24 @@ async fn dispatch(s: Arc<ApiServer>, info: request_info::RequestInfo, req: Reque
 }
 
 fn json_response(body: &Value) -> Response {
-    let mut r = (http::StatusCode::OK, serde_json::to_vec(body).unwrap_or_default()).into_response();
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    let mut r = (
+        http::StatusCode::OK,
+        serde_json::to_vec(body).unwrap_or_default(),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
-async fn non_resource(s: &ApiServer, info: &request_info::RequestInfo, parts: &http::request::Parts, req: Request<Body>) -> Response {
+async fn non_resource(
+    s: &ApiServer,
+    info: &request_info::RequestInfo,
+    parts: &http::request::Parts,
+    req: Request<Body>,
+) -> Response {
     let path = info.path.trim_end_matches('/');
     let accept = parts
         .headers
@@ -291,14 +344,19 @@ async fn non_resource(s: &ApiServer, info: &request_info::RequestInfo, parts: &h
         "/api" | "/apis" => {
             let legacy = path == "/api";
             if let Some(v) = discovery::wants_aggregated(accept) {
-                let doc = discovery::aggregated(&s.api.registry, legacy, &format!("apidiscovery.k8s.io/{v}"));
+                let doc = discovery::aggregated(
+                    &s.api.registry,
+                    legacy,
+                    &format!("apidiscovery.k8s.io/{v}"),
+                );
                 let mut r = json_response(&doc);
                 if let Ok(ct) = http::HeaderValue::from_str(&format!(
                     "application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
                 )) {
                     r.headers_mut().insert(http::header::CONTENT_TYPE, ct);
                 }
-                r.headers_mut().insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+                r.headers_mut()
+                    .insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
                 return r;
             }
             if legacy {
@@ -308,7 +366,10 @@ async fn non_resource(s: &ApiServer, info: &request_info::RequestInfo, parts: &h
             }
         }
         "/healthz" | "/livez" | "/readyz" => health(s, path, parts.uri.query()).await,
-        _ if path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/") => {
+        _ if path.starts_with("/healthz/")
+            || path.starts_with("/livez/")
+            || path.starts_with("/readyz/") =>
+        {
             health(s, path, parts.uri.query()).await
         }
         _ if !info.api_prefix.is_empty() => {
@@ -324,8 +385,10 @@ async fn non_resource(s: &ApiServer, info: &request_info::RequestInfo, parts: &h
         }
         "/metrics" => {
             let mut r = (http::StatusCode::OK, crate::metrics::render()).into_response();
-            r.headers_mut()
-                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; version=0.0.4"));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
             r
         }
         _ => match &s.extra {
@@ -388,9 +451,11 @@ async fn health(s: &ApiServer, path: &str, query: Option<&str>) -> Response {
         return match checks.iter().find(|(n, _)| *n == c) {
             None => ApiError::not_found_path().into_response(),
             Some((_, None)) => (http::StatusCode::OK, "ok").into_response(),
-            Some((n, Some(why))) => {
-                (http::StatusCode::INTERNAL_SERVER_ERROR, format!("internal server error: {n} failed: {why}\n")).into_response()
-            }
+            Some((n, Some(why))) => (
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("internal server error: {n} failed: {why}\n"),
+            )
+                .into_response(),
         };
     }
     let mut text = String::new();

@@ -35,13 +35,18 @@ pub async fn patch(
         _ => negotiate::parse_body(&req.body, BodyType::Json)?,
     };
     let json_patch: Option<json_patch::Patch> = match ty {
-        BodyType::JsonPatch => Some(
-            serde_json::from_value(patch_doc.clone())
-                .map_err(|e| ApiError::bad_request(format!("the server rejected our request due to an error in our request: {e}")))?,
-        ),
+        BodyType::JsonPatch => Some(serde_json::from_value(patch_doc.clone()).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the server rejected our request due to an error in our request: {e}"
+            ))
+        })?),
         _ => None,
     };
-    if matches!(ty, BodyType::MergePatch | BodyType::StrategicMergePatch | BodyType::ApplyPatch) && !patch_doc.is_object() {
+    if matches!(
+        ty,
+        BodyType::MergePatch | BodyType::StrategicMergePatch | BodyType::ApplyPatch
+    ) && !patch_doc.is_object()
+    {
         return Err(ApiError::bad_request("the patch is not a JSON object"));
     }
     if ty == BodyType::ApplyPatch {
@@ -62,20 +67,32 @@ pub async fn patch(
         crate::registry::meta::remove(&mut target, "resourceVersion");
         match ty {
             BodyType::JsonPatch => {
-                let p = json_patch.as_ref().ok_or_else(|| ApiError::internal("missing JSON patch"))?;
-                json_patch::patch(&mut target, p).map_err(|e| ApiError::invalid(kind, res.group, &name, vec![
-                    crate::apiserver::status::Cause {
-                        reason: "FieldValueInvalid",
-                        message: e.to_string(),
-                        field: String::new(),
-                    },
-                ]))?;
+                let p = json_patch
+                    .as_ref()
+                    .ok_or_else(|| ApiError::internal("missing JSON patch"))?;
+                json_patch::patch(&mut target, p).map_err(|e| {
+                    ApiError::invalid(
+                        kind,
+                        res.group,
+                        &name,
+                        vec![crate::apiserver::status::Cause {
+                            reason: "FieldValueInvalid",
+                            message: e.to_string(),
+                            field: String::new(),
+                        }],
+                    )
+                })?;
             }
             BodyType::MergePatch => merge_patch(&mut target, &patch_doc),
             BodyType::StrategicMergePatch | BodyType::ApplyPatch => {
                 strategic::apply(&mut target, &patch_doc, res).map_err(ApiError::bad_request)?;
             }
-            _ => return Err(ApiError::unsupported_media_type("", negotiate::SUPPORTED_PATCHES)),
+            _ => {
+                return Err(ApiError::unsupported_media_type(
+                    "",
+                    negotiate::SUPPORTED_PATCHES,
+                ))
+            }
         }
         api.admit_body(res, version, ctx, target)
     })

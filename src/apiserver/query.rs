@@ -66,7 +66,9 @@ impl Query {
             None | Some("") => Ok(false),
             Some("1") | Some("true") | Some("True") => Ok(true),
             Some("0") | Some("false") | Some("False") => Ok(false),
-            Some(v) => Err(ApiError::bad_request(format!("invalid boolean value {v:?} for {key}"))),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "invalid boolean value {v:?} for {key}"
+            ))),
         }
     }
 
@@ -80,10 +82,9 @@ impl Query {
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.get(key) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("invalid integer value {v:?} for {key}"))),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("invalid integer value {v:?} for {key}"))
+            }),
         }
     }
 
@@ -125,7 +126,10 @@ impl Query {
     pub fn delete_options(&self) -> Result<DeleteOptions, ApiError> {
         let mut opts = DeleteOptions {
             grace_period_seconds: self.int("gracePeriodSeconds")?,
-            propagation_policy: self.get("propagationPolicy").filter(|s| !s.is_empty()).map(str::to_owned),
+            propagation_policy: self
+                .get("propagationPolicy")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
             ..Default::default()
         };
         if self.flag("orphanDependents").unwrap_or(false) && opts.propagation_policy.is_none() {
@@ -137,17 +141,31 @@ impl Query {
 
 /// Merges a DeleteOptions body into options from the query.
 pub fn delete_options_body(mut opts: DeleteOptions, body: &serde_json::Value) -> DeleteOptions {
-    if let Some(g) = body.get("gracePeriodSeconds").and_then(serde_json::Value::as_i64) {
+    if let Some(g) = body
+        .get("gracePeriodSeconds")
+        .and_then(serde_json::Value::as_i64)
+    {
         opts.grace_period_seconds = Some(g);
     }
-    if let Some(p) = body.get("propagationPolicy").and_then(serde_json::Value::as_str) {
+    if let Some(p) = body
+        .get("propagationPolicy")
+        .and_then(serde_json::Value::as_str)
+    {
         opts.propagation_policy = Some(p.to_owned());
     }
-    if body.get("orphanDependents").and_then(serde_json::Value::as_bool) == Some(true) && opts.propagation_policy.is_none() {
+    if body
+        .get("orphanDependents")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
+        && opts.propagation_policy.is_none()
+    {
         opts.propagation_policy = Some("Orphan".into());
     }
     if let Some(pre) = body.get("preconditions") {
-        opts.precondition_uid = pre.get("uid").and_then(serde_json::Value::as_str).map(str::to_owned);
+        opts.precondition_uid = pre
+            .get("uid")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
         opts.precondition_resource_version = pre
             .get("resourceVersion")
             .and_then(serde_json::Value::as_str)
@@ -162,14 +180,28 @@ mod tests {
 
     #[test]
     fn decoding_and_options() {
-        let q = Query::parse(Some("labelSelector=app%3Dweb%2Ctier+in+(a)&limit=5&watch=1&dryRun=All"));
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb%2Ctier+in+(a)&limit=5&watch=1&dryRun=All",
+        ));
         assert_eq!(q.get("labelSelector"), Some("app=web,tier in (a)"));
         assert!(q.flag("watch").expect("bool"));
         let opts = q.list_options().expect("opts");
         assert_eq!(opts.limit, 5);
         assert_eq!(opts.label_selector.0.len(), 2);
         assert!(q.dry_run().expect("dry"));
-        assert_eq!(Query::parse(Some("dryRun=Some")).dry_run().unwrap_err().code, 400);
-        assert_eq!(Query::parse(Some("limit=x")).list_options().unwrap_err().code, 400);
+        assert_eq!(
+            Query::parse(Some("dryRun=Some"))
+                .dry_run()
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            Query::parse(Some("limit=x"))
+                .list_options()
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 }

@@ -109,7 +109,12 @@ pub fn parse(method: &Method, path: &str, query: Option<&str>) -> RequestInfo {
     if info.name.is_empty() {
         match info.verb.as_str() {
             "get" => {
-                info.verb = if query_flag(query, "watch") { "watch" } else { "list" }.into();
+                info.verb = if query_flag(query, "watch") {
+                    "watch"
+                } else {
+                    "list"
+                }
+                .into();
             }
             "delete" => info.verb = "deletecollection".into(),
             _ => {}
@@ -158,22 +163,37 @@ mod tests {
         let i = p(Method::GET, "/api/v1/namespaces/default/pods/web-1", None);
         assert!(i.is_resource_request);
         assert_eq!(
-            (i.verb.as_str(), i.api_group.as_str(), i.api_version.as_str()),
+            (
+                i.verb.as_str(),
+                i.api_group.as_str(),
+                i.api_version.as_str()
+            ),
             ("get", "", "v1")
         );
         assert_eq!(
             (i.namespace.as_str(), i.resource.as_str(), i.name.as_str()),
             ("default", "pods", "web-1")
         );
-        let i = p(Method::GET, "/apis/apps/v1/namespaces/kube-system/deployments", None);
+        let i = p(
+            Method::GET,
+            "/apis/apps/v1/namespaces/kube-system/deployments",
+            None,
+        );
         assert_eq!(
             (i.verb.as_str(), i.api_group.as_str(), i.resource.as_str()),
             ("list", "apps", "deployments")
         );
         let i = p(Method::GET, "/apis/apps/v1/deployments", Some("watch=1"));
         assert_eq!(i.verb, "watch");
-        let i = p(Method::PUT, "/apis/apps/v1/namespaces/a/deployments/d/scale", None);
-        assert_eq!((i.verb.as_str(), i.subresource.as_str()), ("update", "scale"));
+        let i = p(
+            Method::PUT,
+            "/apis/apps/v1/namespaces/a/deployments/d/scale",
+            None,
+        );
+        assert_eq!(
+            (i.verb.as_str(), i.subresource.as_str()),
+            ("update", "scale")
+        );
         let i = p(Method::DELETE, "/api/v1/namespaces/a/configmaps", None);
         assert_eq!(i.verb, "deletecollection");
     }
@@ -181,15 +201,28 @@ mod tests {
     #[test]
     fn namespaces_themselves() {
         let i = p(Method::GET, "/api/v1/namespaces", None);
-        assert_eq!((i.verb.as_str(), i.resource.as_str(), i.name.as_str()), ("list", "namespaces", ""));
+        assert_eq!(
+            (i.verb.as_str(), i.resource.as_str(), i.name.as_str()),
+            ("list", "namespaces", "")
+        );
         let i = p(Method::GET, "/api/v1/namespaces/kube-system", None);
         assert_eq!(
-            (i.verb.as_str(), i.resource.as_str(), i.name.as_str(), i.namespace.as_str()),
+            (
+                i.verb.as_str(),
+                i.resource.as_str(),
+                i.name.as_str(),
+                i.namespace.as_str()
+            ),
             ("get", "namespaces", "kube-system", "kube-system")
         );
         let i = p(Method::PUT, "/api/v1/namespaces/x/finalize", None);
         assert_eq!(
-            (i.resource.as_str(), i.name.as_str(), i.subresource.as_str(), i.namespace.as_str()),
+            (
+                i.resource.as_str(),
+                i.name.as_str(),
+                i.subresource.as_str(),
+                i.namespace.as_str()
+            ),
             ("namespaces", "x", "finalize", "x")
         );
     }

@@ -93,7 +93,13 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
-    pub fn forbidden(user: &str, verb: &str, subject: &Subject, namespace: &str, why: &str) -> Self {
+    pub fn forbidden(
+        user: &str,
+        verb: &str,
+        subject: &Subject,
+        namespace: &str,
+        why: &str,
+    ) -> Self {
         let scope = if namespace.is_empty() {
             "at the cluster scope".to_owned()
         } else {
@@ -105,7 +111,10 @@ impl ApiError {
         } else {
             target.push_str(" in API group \"\"");
         }
-        let mut message = format!("{} is forbidden: User \"{user}\" cannot {verb} {target} {scope}", subject.qualified_named());
+        let mut message = format!(
+            "{} is forbidden: User \"{user}\" cannot {verb} {target} {scope}",
+            subject.qualified_named()
+        );
         if !why.is_empty() {
             message.push_str(&format!(": {why}"));
         }
@@ -119,25 +128,49 @@ impl ApiError {
     }
 
     pub fn not_found(subject: &Subject) -> Self {
-        let mut e = Self::new(404, "NotFound", format!("{} \"{}\" not found", subject.qualified(), subject.name));
+        let mut e = Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", subject.qualified(), subject.name),
+        );
         e.details = Some(Box::new(subject.details()));
         e
     }
 
     pub fn not_found_path() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn method_not_allowed(method: &str) -> Self {
-        Self::new(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({method})"))
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource ({method})"),
+        )
     }
 
     pub fn not_acceptable(accepted: &str) -> Self {
-        Self::new(406, "NotAcceptable", format!("only the following media types are accepted: {accepted}"))
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: {accepted}"),
+        )
     }
 
     pub fn already_exists(subject: &Subject) -> Self {
-        let mut e = Self::new(409, "AlreadyExists", format!("{} \"{}\" already exists", subject.qualified(), subject.name));
+        let mut e = Self::new(
+            409,
+            "AlreadyExists",
+            format!(
+                "{} \"{}\" already exists",
+                subject.qualified(),
+                subject.name
+            ),
+        );
         e.details = Some(Box::new(subject.details()));
         e
     }
@@ -146,7 +179,11 @@ impl ApiError {
         let mut e = Self::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{}\": {why}", subject.qualified(), subject.name),
+            format!(
+                "Operation cannot be fulfilled on {} \"{}\": {why}",
+                subject.qualified(),
+                subject.name
+            ),
         );
         e.details = Some(Box::new(subject.details()));
         e
@@ -190,13 +227,26 @@ impl ApiError {
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
         let summary: Vec<String> = causes
             .iter()
-            .map(|c| if c.field.is_empty() { c.message.clone() } else { format!("{}: {}", c.field, c.message) })
+            .map(|c| {
+                if c.field.is_empty() {
+                    c.message.clone()
+                } else {
+                    format!("{}: {}", c.field, c.message)
+                }
+            })
             .collect();
-        let qualified = if group.is_empty() { kind.to_owned() } else { format!("{kind}.{group}") };
+        let qualified = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
         let message = match summary.len() {
             0 => format!("{qualified} \"{name}\" is invalid"),
             1 => format!("{qualified} \"{name}\" is invalid: {}", summary[0]),
-            _ => format!("{qualified} \"{name}\" is invalid: [{}]", summary.join(", ")),
+            _ => format!(
+                "{qualified} \"{name}\" is invalid: [{}]",
+                summary.join(", ")
+            ),
         };
         let mut e = Self::new(422, "Invalid", message);
         e.details = Some(Box::new(Details {
@@ -210,7 +260,11 @@ impl ApiError {
     }
 
     pub fn too_many_requests(retry_after: u32) -> Self {
-        let mut e = Self::new(429, "TooManyRequests", "Too many requests, please try again later.");
+        let mut e = Self::new(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        );
         e.retry_after = Some(retry_after);
         e.details = Some(Box::new(Details {
             retry_after_seconds: Some(retry_after),
@@ -220,7 +274,11 @@ impl ApiError {
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     pub fn service_unavailable(message: impl Into<String>) -> Self {
@@ -298,8 +356,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (code, body).into_response();
-        resp.headers_mut()
-            .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(s) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 resp.headers_mut().insert(http::header::RETRY_AFTER, v);
@@ -313,7 +373,11 @@ impl IntoResponse for ApiError {
 pub fn required(field: &str, message: &str) -> Cause {
     Cause {
         reason: "FieldValueRequired",
-        message: if message.is_empty() { "Required value".into() } else { format!("Required value: {message}") },
+        message: if message.is_empty() {
+            "Required value".into()
+        } else {
+            format!("Required value: {message}")
+        },
         field: field.to_owned(),
     }
 }
@@ -338,7 +402,10 @@ pub fn not_supported(field: &str, value: &Value, supported: &[&str]) -> Cause {
     let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
     Cause {
         reason: "FieldValueNotSupported",
-        message: format!("Unsupported value: {shown}: supported values: {}", list.join(", ")),
+        message: format!(
+            "Unsupported value: {shown}: supported values: {}",
+            list.join(", ")
+        ),
         field: field.to_owned(),
     }
 }
@@ -391,7 +458,10 @@ mod tests {
         );
         let s = e.to_status();
         assert_eq!(s["code"], 422);
-        assert!(s["message"].as_str().unwrap_or("").starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value"));
+        assert!(s["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value"));
         assert_eq!(s["details"]["causes"][0]["field"], "metadata.name");
     }
 }

@@ -16,11 +16,21 @@ use crate::registry::Resource;
 fn merge_strategy(parent: &[String], field: &str) -> Option<Option<&'static str>> {
     let under = |name: &str| parent.iter().any(|p| p == name);
     let key = match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets"
-        | "resourceClaims" | "schedulingGates" => "name",
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "schedulingGates" => "name",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
-        "ports" if under("containers") || under("initContainers") || under("ephemeralContainers") => "containerPort",
+        "ports"
+            if under("containers") || under("initContainers") || under("ephemeralContainers") =>
+        {
+            "containerPort"
+        }
         "ports" if under("spec") && !under("template") => "port",
         "hostAliases" => "ip",
         "conditions" => "type",
@@ -42,7 +52,11 @@ pub fn apply(target: &mut Value, patch: &Value, _res: &Resource) -> Result<(), S
 }
 
 /// Merges `patch` into `orig`; None means "delete this value".
-fn merge_value(orig: Option<Value>, patch: &Value, path: &[String]) -> Result<Option<Value>, String> {
+fn merge_value(
+    orig: Option<Value>,
+    patch: &Value,
+    path: &[String],
+) -> Result<Option<Value>, String> {
     match patch {
         Value::Object(p) => {
             match p.get("$patch").and_then(Value::as_str) {
@@ -68,7 +82,11 @@ fn merge_value(orig: Option<Value>, patch: &Value, path: &[String]) -> Result<Op
                 if k == "$retainKeys" {
                     retain = Some(
                         v.as_array()
-                            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|s| s.as_str().map(str::to_owned))
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                     );
                     continue;
@@ -78,7 +96,9 @@ fn merge_value(orig: Option<Value>, patch: &Value, path: &[String]) -> Result<Op
                     continue;
                 }
                 if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-                    if let (Some(Value::Array(list)), Some(remove)) = (out.get_mut(field), v.as_array()) {
+                    if let (Some(Value::Array(list)), Some(remove)) =
+                        (out.get_mut(field), v.as_array())
+                    {
                         list.retain(|x| !remove.contains(x));
                     }
                     continue;
@@ -104,7 +124,9 @@ fn merge_value(orig: Option<Value>, patch: &Value, path: &[String]) -> Result<Op
                 }
             }
             for (field, order) in orders {
-                if let (Some(Value::Array(list)), Some(order)) = (out.get_mut(&field), order.as_array()) {
+                if let (Some(Value::Array(list)), Some(order)) =
+                    (out.get_mut(&field), order.as_array())
+                {
                     let key = merge_strategy(path, &field).flatten();
                     reorder(list, order, key);
                 }
@@ -119,7 +141,12 @@ fn merge_value(orig: Option<Value>, patch: &Value, path: &[String]) -> Result<Op
 }
 
 /// Merges list field `field` (patch `items`) into the original list.
-fn merge_list(orig: Option<Value>, items: &[Value], parent: &[String], field: &str) -> Result<Option<Value>, String> {
+fn merge_list(
+    orig: Option<Value>,
+    items: &[Value],
+    parent: &[String],
+    field: &str,
+) -> Result<Option<Value>, String> {
     let Some(strategy) = merge_strategy(parent, field) else {
         // Atomic list: replaced, minus directive-only elements.
         let mut clean: Vec<Value> = items.to_vec();
@@ -160,7 +187,9 @@ fn merge_list(orig: Option<Value>, items: &[Value], parent: &[String], field: &s
             child_path.push(field.to_owned());
             for item in items {
                 let Some(id) = item.get(key) else {
-                    return Err(format!("map: {item} does not contain declared merge key: {key}"));
+                    return Err(format!(
+                        "map: {item} does not contain declared merge key: {key}"
+                    ));
                 };
                 let pos = list.iter().position(|e| e.get(key) == Some(id));
                 if item.get("$patch").and_then(Value::as_str) == Some("delete") {
@@ -255,7 +284,10 @@ mod tests {
         let out = smp(orig, patch);
         let cs = &out["spec"]["template"]["spec"]["containers"];
         assert_eq!(cs[0]["image"], "a:2");
-        assert_eq!(cs[0]["ports"][0]["containerPort"], 80, "unpatched fields survive");
+        assert_eq!(
+            cs[0]["ports"][0]["containerPort"], 80,
+            "unpatched fields survive"
+        );
         assert_eq!(cs[1]["name"], "b");
     }
 
@@ -271,16 +303,24 @@ mod tests {
         assert_eq!(out["metadata"]["finalizers"], json!(["y"]));
         assert_eq!(out["spec"]["containers"], json!([{"name": "a"}]));
         assert_eq!(out["data"], json!({"k": "v"}));
-        let out = smp(json!({"spec": {"a": 1, "b": 2}}), json!({"spec": {"$patch": "replace", "c": 3}}));
+        let out = smp(
+            json!({"spec": {"a": 1, "b": 2}}),
+            json!({"spec": {"$patch": "replace", "c": 3}}),
+        );
         assert_eq!(out["spec"], json!({"c": 3}));
-        let out = smp(json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}),
-            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}));
+        let out = smp(
+            json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}),
+            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}),
+        );
         assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
     }
 
     #[test]
     fn atomic_lists_are_replaced() {
-        let out = smp(json!({"spec": {"tolerations": [{"key": "a"}, {"key": "b"}]}}), json!({"spec": {"tolerations": [{"key": "c"}]}}));
+        let out = smp(
+            json!({"spec": {"tolerations": [{"key": "a"}, {"key": "b"}]}}),
+            json!({"spec": {"tolerations": [{"key": "c"}]}}),
+        );
         assert_eq!(out["spec"]["tolerations"], json!([{"key": "c"}]));
     }
 }

@@ -76,7 +76,12 @@ mod tests {
             .find(|r| r.resource == "configmaps")
             .expect("configmaps");
         let obj = json!({"metadata": {"name": "a", "creationTimestamp": "2020-01-01T00:00:00Z"}, "data": {"x": "1"}});
-        let t = table(&res, &[obj], json!({"resourceVersion": "5"}), IncludeObject::Metadata);
+        let t = table(
+            &res,
+            &[obj],
+            json!({"resourceVersion": "5"}),
+            IncludeObject::Metadata,
+        );
         let ncols = t["columnDefinitions"].as_array().map(Vec::len).unwrap_or(0);
         let ncells = t["rows"][0]["cells"].as_array().map(Vec::len).unwrap_or(0);
         assert_eq!(ncols, ncells);

@@ -136,7 +136,12 @@ pub trait Strategy: Send + Sync + 'static {
     async fn create_failed(&self, _hooks: &Hooks, _obj: &Value) {}
 
     /// Allocation changes on update.
-    async fn before_update(&self, _hooks: &Hooks, _new: &mut Value, _old: &Value) -> Result<(), ApiError> {
+    async fn before_update(
+        &self,
+        _hooks: &Hooks,
+        _new: &mut Value,
+        _old: &Value,
+    ) -> Result<(), ApiError> {
         Ok(())
     }
 
@@ -210,7 +215,9 @@ pub trait Strategy: Send + Sync + 'static {
 /// The human age of an object, as kubectl prints it ("5m", "3d").
 pub fn age(obj: &Value) -> String {
     let created = meta::str_field(obj, "creationTimestamp");
-    let Ok(t) = time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339) else {
+    let Ok(t) =
+        time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc3339)
+    else {
         return "<unknown>".into();
     };
     human_duration(time::OffsetDateTime::now_utc() - t)
@@ -225,7 +232,11 @@ pub fn human_duration(d: time::Duration) -> String {
     let mins = secs / 60;
     if mins < 10 {
         let s = secs % 60;
-        return if s == 0 { format!("{mins}m") } else { format!("{mins}m{s}s") };
+        return if s == 0 {
+            format!("{mins}m")
+        } else {
+            format!("{mins}m{s}s")
+        };
     }
     if mins < 180 {
         return format!("{mins}m");
@@ -233,7 +244,11 @@ pub fn human_duration(d: time::Duration) -> String {
     let hours = secs / 3600;
     if hours < 8 {
         let m = mins % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
@@ -241,7 +256,11 @@ pub fn human_duration(d: time::Duration) -> String {
     let days = hours / 24;
     if days < 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{days}d") } else { format!("{days}d{h}h") };
+        return if h == 0 {
+            format!("{days}d")
+        } else {
+            format!("{days}d{h}h")
+        };
     }
     if days < 365 * 2 {
         return format!("{days}d");
@@ -354,8 +373,14 @@ impl Registry {
     }
 
     /// Resources served in `group`/`version`.
-    pub fn in_group_version<'a>(&'a self, group: &'a str, version: &'a str) -> impl Iterator<Item = &'a Arc<Resource>> {
-        self.resources.iter().filter(move |r| r.group == group && r.serves(version))
+    pub fn in_group_version<'a>(
+        &'a self,
+        group: &'a str,
+        version: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<Resource>> {
+        self.resources
+            .iter()
+            .filter(move |r| r.group == group && r.serves(version))
     }
 }
 
@@ -371,9 +396,15 @@ pub mod ipnet_lite {
 
     impl Ipv4Net {
         pub fn parse(s: &str) -> Result<Ipv4Net, String> {
-            let (a, p) = s.split_once('/').ok_or_else(|| format!("{s:?} is not a CIDR"))?;
-            let addr: Ipv4Addr = a.parse().map_err(|_| format!("{a:?} is not an IPv4 address"))?;
-            let prefix: u8 = p.parse().map_err(|_| format!("{p:?} is not a prefix length"))?;
+            let (a, p) = s
+                .split_once('/')
+                .ok_or_else(|| format!("{s:?} is not a CIDR"))?;
+            let addr: Ipv4Addr = a
+                .parse()
+                .map_err(|_| format!("{a:?} is not an IPv4 address"))?;
+            let prefix: u8 = p
+                .parse()
+                .map_err(|_| format!("{p:?} is not a prefix length"))?;
             if !(8..=30).contains(&prefix) {
                 return Err(format!("prefix length {prefix} must be between 8 and 30"));
             }
@@ -399,7 +430,8 @@ pub mod ipnet_lite {
         }
 
         pub fn index_of(&self, ip: Ipv4Addr) -> Option<u32> {
-            self.contains(ip).then(|| u32::from(ip) - u32::from(self.addr))
+            self.contains(ip)
+                .then(|| u32::from(ip) - u32::from(self.addr))
         }
     }
 }

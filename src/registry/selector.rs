@@ -53,24 +53,42 @@ impl LabelSelector {
         let mut reqs = Vec::new();
         if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
             for (k, v) in ml {
-                reqs.push(LabelReq::Eq(k.clone(), v.as_str().unwrap_or_default().to_owned()));
+                reqs.push(LabelReq::Eq(
+                    k.clone(),
+                    v.as_str().unwrap_or_default().to_owned(),
+                ));
             }
         }
         if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
             for e in exprs {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let key = e
+                    .get("key")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 let values: Vec<String> = e
                     .get("values")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                let op = e.get("operator").and_then(Value::as_str).unwrap_or_default();
+                let op = e
+                    .get("operator")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 reqs.push(match op {
                     "In" => LabelReq::In(key, values),
                     "NotIn" => LabelReq::NotIn(key, values),
                     "Exists" => LabelReq::Exists(key),
                     "DoesNotExist" => LabelReq::NotExists(key),
-                    other => return Err(format!("\"{other}\" is not a valid label selector operator")),
+                    other => {
+                        return Err(format!(
+                            "\"{other}\" is not a valid label selector operator"
+                        ))
+                    }
                 });
             }
         }
@@ -119,7 +137,11 @@ fn parse_req(part: &str) -> Result<LabelReq, String> {
         if let Some((k, v)) = part.split_once(op) {
             let (k, v) = (k.trim().to_owned(), v.trim().to_owned());
             check_key(&k)?;
-            return Ok(if ctor == 0 { LabelReq::NotEq(k, v) } else { LabelReq::Eq(k, v) });
+            return Ok(if ctor == 0 {
+                LabelReq::NotEq(k, v)
+            } else {
+                LabelReq::Eq(k, v)
+            });
         }
     }
     let words: Vec<&str> = part.splitn(2, char::is_whitespace).collect();
@@ -131,7 +153,9 @@ fn parse_req(part: &str) -> Result<LabelReq, String> {
         if let Some(set) = rest.strip_prefix("in") {
             return Ok(LabelReq::In(words[0].to_owned(), parse_set(set)?));
         }
-        return Err(format!("unable to parse requirement: found '{rest}', expected: in, notin, =, ==, !=, gt, lt"));
+        return Err(format!(
+            "unable to parse requirement: found '{rest}', expected: in, notin, =, ==, !=, gt, lt"
+        ));
     }
     check_key(part)?;
     Ok(LabelReq::Exists(part.to_owned()))
@@ -139,7 +163,9 @@ fn parse_req(part: &str) -> Result<LabelReq, String> {
 
 fn check_key(k: &str) -> Result<(), String> {
     if k.is_empty() || k.contains(char::is_whitespace) {
-        return Err(format!("unable to parse requirement: invalid label key \"{k}\""));
+        return Err(format!(
+            "unable to parse requirement: invalid label key \"{k}\""
+        ));
     }
     Ok(())
 }
@@ -163,7 +189,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(format!("invalid selector: '{part}'; can't understand '{part}'"));
+                return Err(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                ));
             };
             out.push((field.trim().to_owned(), eq, value.trim().to_owned()));
         }
@@ -184,7 +212,10 @@ impl FieldSelector {
 
     /// The value an `f=v` term requires, if any (used to narrow a list by name).
     pub fn required(&self, field: &str) -> Option<&str> {
-        self.0.iter().find(|(f, eq, _)| f == field && *eq).map(|(_, _, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(f, eq, _)| f == field && *eq)
+            .map(|(_, _, v)| v.as_str())
     }
 }
 
@@ -200,11 +231,27 @@ mod tests {
     #[test]
     fn label_selectors() {
         let l = labels(json!({"app": "web", "tier": "front"}));
-        let yes = ["app=web", "app==web", "app!=db", "app in (web,db)", "tier notin (back)", "app", "!missing", "app=web,tier=front", ""];
+        let yes = [
+            "app=web",
+            "app==web",
+            "app!=db",
+            "app in (web,db)",
+            "tier notin (back)",
+            "app",
+            "!missing",
+            "app=web,tier=front",
+            "",
+        ];
         for s in yes {
             assert!(LabelSelector::parse(s).expect(s).matches(Some(&l)), "{s}");
         }
-        let no = ["app=db", "app in (db)", "tier notin (front)", "missing", "!app"];
+        let no = [
+            "app=db",
+            "app in (db)",
+            "tier notin (front)",
+            "missing",
+            "!app",
+        ];
         for s in no {
             assert!(!LabelSelector::parse(s).expect(s).matches(Some(&l)), "{s}");
         }
@@ -221,8 +268,16 @@ mod tests {
     #[test]
     fn field_selectors() {
         let f = FieldSelector::parse("metadata.name=a,status.phase!=Failed").expect("parse");
-        assert!(f.matches(|k| Some(if k == "metadata.name" { "a".into() } else { "Running".into() })));
-        assert!(!f.matches(|k| Some(if k == "metadata.name" { "b".into() } else { "Running".into() })));
+        assert!(f.matches(|k| Some(if k == "metadata.name" {
+            "a".into()
+        } else {
+            "Running".into()
+        })));
+        assert!(!f.matches(|k| Some(if k == "metadata.name" {
+            "b".into()
+        } else {
+            "Running".into()
+        })));
         assert_eq!(f.required("metadata.name"), Some("a"));
         assert!(FieldSelector::parse("nonsense").is_err());
     }

@@ -52,7 +52,10 @@ impl Ctx {
     }
 
     pub fn warn(&self, text: String) {
-        self.warnings.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(text);
     }
 
     pub fn take_warnings(&self) -> Vec<String> {
@@ -148,8 +151,9 @@ impl Api {
 
     /// Stored bytes → API object at `version`, with its resourceVersion.
     pub fn decode_stored(&self, res: &Resource, kv: &Kv, version: &str) -> Result<Value, ApiError> {
-        let mut obj: Value = serde_json::from_slice(&kv.value)
-            .map_err(|e| ApiError::internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
+        let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| {
+            ApiError::internal(format!("stored object {} is not JSON: {e}", kv.key))
+        })?;
         if version != res.storage_version() {
             obj = res
                 .strategy
@@ -166,7 +170,11 @@ impl Api {
         let mut stored = obj.clone();
         meta::remove(&mut stored, "resourceVersion");
         meta::remove(&mut stored, "selfLink");
-        meta::set_type(&mut stored, &res.api_version(res.storage_version()), res.kind);
+        meta::set_type(
+            &mut stored,
+            &res.api_version(res.storage_version()),
+            res.kind,
+        );
         serde_json::to_vec(&stored)
             .map(Bytes::from)
             .map_err(|e| ApiError::internal(e.to_string()))
@@ -204,7 +212,9 @@ impl Api {
     /// Checks that every field in the selector is supported (400 otherwise).
     pub fn check_field_selector(res: &Resource, sel: &FieldSelector) -> Result<(), ApiError> {
         for (f, _, _) in &sel.0 {
-            if f != "metadata.name" && f != "metadata.namespace" && !res.strategy.selectable_fields().contains(&f.as_str())
+            if f != "metadata.name"
+                && f != "metadata.namespace"
+                && !res.strategy.selectable_fields().contains(&f.as_str())
             {
                 return Err(ApiError::bad_request(format!(
                     "field label not supported: {f}"
@@ -216,7 +226,9 @@ impl Api {
 
     fn matches(res: &Resource, opts: &ListOptions, obj: &Value) -> bool {
         opts.label_selector.matches(meta::labels(obj))
-            && opts.field_selector.matches(|f| Self::field_value(res, obj, f))
+            && opts
+                .field_selector
+                .matches(|f| Self::field_value(res, obj, f))
     }
 
     pub async fn list(
@@ -242,13 +254,19 @@ impl Api {
         let mut next_start = None;
         let mut remaining = None;
         loop {
-            let fetch = if limit == 0 { 0 } else { (limit - items.len() as i64).max(1) };
+            let fetch = if limit == 0 {
+                0
+            } else {
+                (limit - items.len() as i64).max(1)
+            };
             let page = self
                 .storage
                 .list(&prefix, &start, fetch, mode)
                 .await
                 .map_err(|e| match e {
-                    StorageError::Compacted { .. } if !opts.continue_token.is_empty() => expired_continue(),
+                    StorageError::Compacted { .. } if !opts.continue_token.is_empty() => {
+                        expired_continue()
+                    }
                     other => storage_error(res, "", other),
                 })?;
             if revision == 0 {
@@ -320,10 +338,15 @@ impl Api {
         body: Value,
     ) -> Result<Value, ApiError> {
         if !body.is_object() {
-            return Err(ApiError::bad_request("the object provided is not a JSON object"));
+            return Err(ApiError::bad_request(
+                "the object provided is not a JSON object",
+            ));
         }
         let want_av = res.api_version(version);
-        let (av, kind) = (meta::api_version(&body).to_owned(), meta::kind(&body).to_owned());
+        let (av, kind) = (
+            meta::api_version(&body).to_owned(),
+            meta::kind(&body).to_owned(),
+        );
         if (!av.is_empty() && av != want_av) || (!kind.is_empty() && kind != res.kind) {
             return Err(ApiError::bad_request(format!(
                 "the API version in the data ({av}) does not match the expected API version ({want_av})"
@@ -339,8 +362,14 @@ impl Api {
         if !unknown.is_empty() {
             match ctx.field_validation {
                 FieldValidation::Strict => {
-                    let list: Vec<String> = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect();
-                    return Err(ApiError::bad_request(format!("strict decoding error: {}", list.join(", "))));
+                    let list: Vec<String> = unknown
+                        .iter()
+                        .map(|u| format!("unknown field \"{u}\""))
+                        .collect();
+                    return Err(ApiError::bad_request(format!(
+                        "strict decoding error: {}",
+                        list.join(", ")
+                    )));
                 }
                 FieldValidation::Warn => {
                     for u in &unknown {
@@ -395,7 +424,13 @@ impl Api {
         };
         self.admission.mutate(&attrs, &mut obj, None).await?;
         // Server-owned metadata.
-        for f in ["uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for f in [
+            "uid",
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             meta::remove(&mut obj, f);
         }
         meta::set(&mut obj, "uid", json!(meta::new_uid()));
@@ -413,7 +448,10 @@ impl Api {
         if !causes.is_empty() {
             return Err(ApiError::invalid(res.kind, res.group, &name, causes));
         }
-        let attrs = Attributes { name: &name, ..attrs };
+        let attrs = Attributes {
+            name: &name,
+            ..attrs
+        };
         self.admission.validate(&attrs, &obj, None).await?;
         res.strategy.canonicalize(&mut obj);
         if ctx.dry_run {
@@ -444,9 +482,17 @@ impl Api {
         Ok(0)
     }
 
-    fn finish_dry_run(&self, res: &Resource, version: &str, mut obj: Value) -> Result<Value, ApiError> {
+    fn finish_dry_run(
+        &self,
+        res: &Resource,
+        version: &str,
+        mut obj: Value,
+    ) -> Result<Value, ApiError> {
         if version != res.storage_version() {
-            obj = res.strategy.convert(obj, version).map_err(ApiError::internal)?;
+            obj = res
+                .strategy
+                .convert(obj, version)
+                .map_err(ApiError::internal)?;
         }
         meta::set_type(&mut obj, &res.api_version(version), res.kind);
         Ok(obj)
@@ -454,7 +500,14 @@ impl Api {
 
     /// Records the field manager of a write in metadata.managedFields (one entry per
     /// manager and operation, as upstream keeps them).
-    fn record_manager(&self, ctx: &Ctx, obj: &mut Value, operation: &str, version: &str, res: &Resource) {
+    fn record_manager(
+        &self,
+        ctx: &Ctx,
+        obj: &mut Value,
+        operation: &str,
+        version: &str,
+        res: &Resource,
+    ) {
         let manager = if ctx.field_manager.is_empty() {
             "unknown".to_owned()
         } else {
@@ -485,7 +538,10 @@ impl Api {
 
     /// PUT: replaces the object (or its status). Returns the stored object and whether
     /// it was created.
-    #[allow(clippy::too_many_arguments, reason = "the REST update signature: resource, version, context, target, body, part")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the REST update signature: resource, version, context, target, body, part"
+    )]
     pub async fn update(
         &self,
         res: &Resource,
@@ -514,7 +570,10 @@ impl Api {
             }
         }
         if version != res.storage_version() {
-            obj = res.strategy.convert(obj, res.storage_version()).map_err(ApiError::bad_request)?;
+            obj = res
+                .strategy
+                .convert(obj, res.storage_version())
+                .map_err(ApiError::bad_request)?;
         }
         let key = self.key(res, ns.filter(|_| res.namespaced), name);
         let current = self
@@ -524,7 +583,10 @@ impl Api {
             .map_err(|e| storage_error(res, name, e))?;
         let Some(current) = current else {
             if part == Part::Main && res.strategy.allow_create_on_update() {
-                return self.create(res, version, ctx, ns, obj).await.map(|o| (o, true));
+                return self
+                    .create(res, version, ctx, ns, obj)
+                    .await
+                    .map(|o| (o, true));
             }
             return Err(ApiError::not_found(&subject(res, name)));
         };
@@ -544,19 +606,23 @@ impl Api {
             }
             current.mod_revision
         } else {
-            let rv: i64 = requested_rv
-                .parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {requested_rv:?}")))?;
+            let rv: i64 = requested_rv.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid resourceVersion {requested_rv:?}"))
+            })?;
             if rv != current.mod_revision {
                 return Err(ApiError::stale(&subject(res, name)));
             }
             rv
         };
-        let new = self.prepare_update(res, version, ctx, &old, obj, part).await?;
+        let new = self
+            .prepare_update(res, version, ctx, &old, obj, part)
+            .await?;
         if ctx.dry_run {
             return self.finish_dry_run(res, version, new).map(|o| (o, false));
         }
-        self.write_update(res, version, &key, name, &old, new, expected).await.map(|o| (o, false))
+        self.write_update(res, version, &key, name, &old, new, expected)
+            .await
+            .map(|o| (o, false))
     }
 
     /// Runs the update hooks on `new` against `old`; returns what to store.
@@ -571,7 +637,13 @@ impl Api {
     ) -> Result<Value, ApiError> {
         let name = meta::name(old).to_owned();
         // Server-owned metadata comes from the stored object.
-        for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             match meta::metadata(old).and_then(|m| m.get(f)).cloned() {
                 Some(v) => meta::set(&mut new, f, v),
                 None => meta::remove(&mut new, f),
@@ -582,7 +654,10 @@ impl Api {
             Part::Main => res.strategy.prepare_for_update(&mut new, old),
             Part::Status => res.strategy.prepare_for_status_update(&mut new, old),
             Part::Finalize => {
-                let finalizers = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+                let finalizers = new
+                    .pointer("/spec/finalizers")
+                    .cloned()
+                    .unwrap_or(json!([]));
                 new = old.clone();
                 if let Some(m) = new.as_object_mut() {
                     let spec = m.entry("spec").or_insert_with(|| json!({}));
@@ -625,14 +700,19 @@ impl Api {
         self.admission.validate(&attrs, &new, Some(old)).await?;
         res.strategy.canonicalize(&mut new);
         if !ctx.dry_run {
-            res.strategy.before_update(&self.hooks, &mut new, old).await?;
+            res.strategy
+                .before_update(&self.hooks, &mut new, old)
+                .await?;
         }
         Ok(new)
     }
 
     /// Stores an update with compare-and-swap on `expected`; an object whose deletion
     /// is pending and whose last finalizer went is deleted instead.
-    #[allow(clippy::too_many_arguments, reason = "one CAS write with everything it reports on")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one CAS write with everything it reports on"
+    )]
     async fn write_update(
         &self,
         res: &Resource,
@@ -705,9 +785,14 @@ impl Api {
                 )));
             }
             if version != res.storage_version() {
-                new = res.strategy.convert(new, res.storage_version()).map_err(ApiError::bad_request)?;
+                new = res
+                    .strategy
+                    .convert(new, res.storage_version())
+                    .map_err(ApiError::bad_request)?;
             }
-            let new = self.prepare_update(res, version, ctx, &old, new, part).await?;
+            let new = self
+                .prepare_update(res, version, ctx, &old, new, part)
+                .await?;
             if ctx.dry_run {
                 return self.finish_dry_run(res, version, new);
             }
@@ -723,7 +808,10 @@ impl Api {
                 other => return other,
             }
         }
-        Err(ApiError::conflict(&subject(res, name), "too many concurrent updates"))
+        Err(ApiError::conflict(
+            &subject(res, name),
+            "too many concurrent updates",
+        ))
     }
 
     /// DELETE of one object. Returns the object and whether it is gone (false: its
@@ -780,7 +868,9 @@ impl Api {
             self.admission.validate(&attrs, &obj, Some(&obj)).await?;
             let mut finalizers = meta::finalizers(&obj);
             match opts.propagation_policy.as_deref() {
-                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => finalizers.push("orphan".into()),
+                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => {
+                    finalizers.push("orphan".into())
+                }
                 Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
                     finalizers.push("foregroundDeletion".into())
                 }
@@ -817,26 +907,41 @@ impl Api {
             let mut marked = obj.clone();
             if meta::deletion_timestamp(&marked).is_none() {
                 meta::set(&mut marked, "deletionTimestamp", json!(meta::now_rfc3339()));
-                meta::set(&mut marked, "deletionGracePeriodSeconds", json!(opts.grace_period_seconds.unwrap_or(0)));
+                meta::set(
+                    &mut marked,
+                    "deletionGracePeriodSeconds",
+                    json!(opts.grace_period_seconds.unwrap_or(0)),
+                );
             }
             if !finalizers.is_empty() {
                 meta::set(&mut marked, "finalizers", json!(finalizers));
             }
             res.strategy.mark_deleting(&mut marked);
             if marked == obj {
-                return self.decode_stored(res, &current, version).map(|o| (o, false));
+                return self
+                    .decode_stored(res, &current, version)
+                    .map(|o| (o, false));
             }
             if ctx.dry_run {
-                return self.finish_dry_run(res, version, marked).map(|o| (o, false));
+                return self
+                    .finish_dry_run(res, version, marked)
+                    .map(|o| (o, false));
             }
             let bytes = self.encode_for_storage(res, &marked)?;
-            match self.storage.update(&key, bytes, current.mod_revision, current.lease).await {
+            match self
+                .storage
+                .update(&key, bytes, current.mod_revision, current.lease)
+                .await
+            {
                 Ok(kv) => return self.decode_stored(res, &kv, version).map(|o| (o, false)),
                 Err(StorageError::Conflict { .. }) => continue,
                 Err(e) => return Err(storage_error(res, name, e)),
             }
         }
-        Err(ApiError::conflict(&subject(res, name), "too many concurrent updates"))
+        Err(ApiError::conflict(
+            &subject(res, name),
+            "too many concurrent updates",
+        ))
     }
 
     /// DELETE on a collection: deletes every selected object; returns them.
@@ -853,8 +958,15 @@ impl Api {
         let mut deleted = Vec::new();
         for obj in &page.items {
             let obj_ns = meta::namespace(obj).to_owned();
-            let ns = if res.namespaced { Some(obj_ns.as_str()) } else { None };
-            match self.delete(res, version, ctx, ns, meta::name(obj), opts).await {
+            let ns = if res.namespaced {
+                Some(obj_ns.as_str())
+            } else {
+                None
+            };
+            match self
+                .delete(res, version, ctx, ns, meta::name(obj), opts)
+                .await
+            {
                 Ok((o, _)) => deleted.push(o),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -885,7 +997,9 @@ impl Api {
         Self::check_field_selector(&res, &opts.field_selector)?;
         let mut opts = opts;
         if let Some(n) = &name {
-            opts.field_selector.0.push(("metadata.name".into(), true, n.clone()));
+            opts.field_selector
+                .0
+                .push(("metadata.name".into(), true, n.clone()));
         }
         let prefix = match (&name, ns.as_deref()) {
             (Some(n), ns) => self.key(&res, ns.filter(|_| res.namespaced), n),
@@ -907,12 +1021,19 @@ impl Api {
             let page = self.list(&res, &version, ns.as_deref(), &list_opts).await?;
             for obj in page.items {
                 if name.as_ref().is_none_or(|n| meta::name(&obj) == n) {
-                    initial_events.push(WatchEvent { kind: "ADDED", object: obj });
+                    initial_events.push(WatchEvent {
+                        kind: "ADDED",
+                        object: obj,
+                    });
                 }
             }
             if send_initial_events == Some(true) {
                 let mut b = bookmark(&res, &version, page.resource_version);
-                meta::set(&mut b.object, "annotations", json!({"k8s.io/initial-events-end": "true"}));
+                meta::set(
+                    &mut b.object,
+                    "annotations",
+                    json!({"k8s.io/initial-events-end": "true"}),
+                );
                 initial_events.push(b);
             }
             page.resource_version + 1
@@ -939,21 +1060,27 @@ impl Api {
             async move {
                 match item {
                     WatchItem::Event(ev) => {
-                        if name.is_some() && !ev.key.ends_with(&format!("/{}", name.as_deref().unwrap_or(""))) {
+                        if name.is_some()
+                            && !ev
+                                .key
+                                .ends_with(&format!("/{}", name.as_deref().unwrap_or("")))
+                        {
                             return None;
                         }
                         last_rev.store(ev.revision, std::sync::atomic::Ordering::Relaxed);
                         api.convert_event(&res, &version, &opts, ev)
                     }
                     WatchItem::Progress(rev) => bookmarks.then(|| bookmark(&res, &version, rev)),
-                    WatchItem::Error(StorageError::Compacted { compact_revision }) => Some(WatchEvent {
-                        kind: "ERROR",
-                        object: ApiError::expired(format!(
-                            "too old resource version: {} ({compact_revision})",
-                            last_rev.load(std::sync::atomic::Ordering::Relaxed)
-                        ))
-                        .to_status(),
-                    }),
+                    WatchItem::Error(StorageError::Compacted { compact_revision }) => {
+                        Some(WatchEvent {
+                            kind: "ERROR",
+                            object: ApiError::expired(format!(
+                                "too old resource version: {} ({compact_revision})",
+                                last_rev.load(std::sync::atomic::Ordering::Relaxed)
+                            ))
+                            .to_status(),
+                        })
+                    }
                     WatchItem::Error(e) => Some(WatchEvent {
                         kind: "ERROR",
                         object: storage_error(&res, "", e).to_status(),
@@ -964,7 +1091,13 @@ impl Api {
         Ok(futures::stream::iter(initial_events).chain(events))
     }
 
-    fn convert_event(&self, res: &Resource, version: &str, opts: &ListOptions, ev: crate::storage::Event) -> Option<WatchEvent> {
+    fn convert_event(
+        &self,
+        res: &Resource,
+        version: &str,
+        opts: &ListOptions,
+        ev: crate::storage::Event,
+    ) -> Option<WatchEvent> {
         let kv = Kv {
             key: ev.key.clone(),
             value: ev.value.clone(),
@@ -978,7 +1111,10 @@ impl Api {
         let before = match (&ev.prev_value, filtering) {
             (_, false) => true,
             (Some(prev), true) => {
-                let kv = Kv { value: prev.clone(), ..kv.clone() };
+                let kv = Kv {
+                    value: prev.clone(),
+                    ..kv.clone()
+                };
                 self.decode_stored(res, &kv, version)
                     .map(|p| Self::matches(res, opts, &p))
                     .unwrap_or(false)
@@ -1020,7 +1156,9 @@ pub fn encode_continue(rev: i64, start: &str) -> String {
 
 fn decode_continue(token: &str, prefix: &str) -> Result<(i64, String), ApiError> {
     use base64::Engine;
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad())?;
@@ -1131,7 +1269,12 @@ mod tests {
 
     #[test]
     fn field_sets_name_leaves() {
-        let fs = field_set(&json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}}));
-        assert_eq!(fs, json!({"f:metadata": {".": {}, "f:labels": {".": {}, "f:x": {}}}, "f:data": {".": {}, "f:k": {}}}));
+        let fs = field_set(
+            &json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}}),
+        );
+        assert_eq!(
+            fs,
+            json!({"f:metadata": {".": {}, "f:labels": {".": {}, "f:x": {}}}, "f:data": {".": {}, "f:k": {}}})
+        );
     }
 }

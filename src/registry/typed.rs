@@ -13,8 +13,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Decodes `obj` as `T` and back; returns the result and the unknown field paths.
-pub fn roundtrip<T: DeserializeOwned + Serialize>(obj: Value) -> Result<(Value, Vec<String>), String> {
-    let typed: T = serde_json::from_value(obj.clone()).map_err(|e| decode_message(&e.to_string()))?;
+pub fn roundtrip<T: DeserializeOwned + Serialize>(
+    obj: Value,
+) -> Result<(Value, Vec<String>), String> {
+    let typed: T =
+        serde_json::from_value(obj.clone()).map_err(|e| decode_message(&e.to_string()))?;
     let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
     let mut unknown = Vec::new();
     diff_unknown(&obj, &back, "", &mut unknown);
@@ -32,11 +35,16 @@ fn diff_unknown(orig: &Value, back: &Value, path: &str, out: &mut Vec<String>) {
     match (orig, back) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, v) in a {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get(k) {
                     Some(bv) => diff_unknown(v, bv, &p, out),
                     None => {
-                        if !is_empty(v) && !(path.is_empty() && (k == "apiVersion" || k == "kind")) {
+                        if !is_empty(v) && !(path.is_empty() && (k == "apiVersion" || k == "kind"))
+                        {
                             out.push(p);
                         }
                     }
@@ -74,7 +82,9 @@ pub fn drop_paths(obj: &mut Value, paths: &[String]) {
                 Some((k, rest)) => (k, rest.trim_end_matches(']').parse::<usize>().ok()),
                 None => (*part, None),
             };
-            let Some(map) = cur.as_object_mut() else { break };
+            let Some(map) = cur.as_object_mut() else {
+                break;
+            };
             if last && index.is_none() {
                 map.remove(key);
                 break;
@@ -127,14 +137,18 @@ mod tests {
             "binaryData": null
         });
         let (back, unknown) = roundtrip::<ConfigMap>(obj).expect("decodes");
-        assert_eq!(unknown, vec!["extra".to_owned(), "metadata.bogus".to_owned()]);
+        assert_eq!(
+            unknown,
+            vec!["extra".to_owned(), "metadata.bogus".to_owned()]
+        );
         assert!(back.get("extra").is_none());
         assert_eq!(back["data"]["k"], "v");
     }
 
     #[test]
     fn wrong_types_are_decode_errors() {
-        let err = roundtrip::<ConfigMap>(json!({"metadata": {"name": "a"}, "data": {"k": 1}})).unwrap_err();
+        let err = roundtrip::<ConfigMap>(json!({"metadata": {"name": "a"}, "data": {"k": 1}}))
+            .unwrap_err();
         assert!(err.starts_with("json: "), "{err}");
     }
 

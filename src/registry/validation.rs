@@ -43,7 +43,10 @@ pub fn dns1123_subdomain(s: &str) -> Vec<String> {
     let ok = !s.is_empty()
         && s.split('.').all(|part| {
             let b = part.as_bytes();
-            !b.is_empty() && b.iter().all(|c| is_label_char(*c)) && b[0] != b'-' && b[b.len() - 1] != b'-'
+            !b.is_empty()
+                && b.iter().all(|c| is_label_char(*c))
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
         });
     if !ok {
         errs.push(DNS1123_SUBDOMAIN_MSG.to_owned());
@@ -87,7 +90,8 @@ fn qualified_name_part(s: &str) -> bool {
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// A qualified name (label and annotation keys): `[prefix/]name`.
@@ -101,7 +105,11 @@ pub fn qualified_name(s: &str) -> Vec<String> {
         if p.is_empty() {
             errs.push("prefix part must be non-empty".to_owned());
         } else {
-            errs.extend(dns1123_subdomain(p).into_iter().map(|e| format!("prefix part {e}")));
+            errs.extend(
+                dns1123_subdomain(p)
+                    .into_iter()
+                    .map(|e| format!("prefix part {e}")),
+            );
         }
     }
     if !qualified_name_part(name) {
@@ -132,14 +140,21 @@ pub fn labels(field: &str, labels: Option<&serde_json::Map<String, Value>>) -> V
                     out.push(invalid_value(&format!("{field}[{k}]"), v, &e));
                 }
             }
-            None => out.push(invalid_value(&format!("{field}[{k}]"), v, "must be a string")),
+            None => out.push(invalid_value(
+                &format!("{field}[{k}]"),
+                v,
+                "must be a string",
+            )),
         }
     }
     out
 }
 
 /// Annotations: qualified-name keys, total size at most 256 KiB.
-pub fn annotations(field: &str, annotations: Option<&serde_json::Map<String, Value>>) -> Vec<Cause> {
+pub fn annotations(
+    field: &str,
+    annotations: Option<&serde_json::Map<String, Value>>,
+) -> Vec<Cause> {
     let mut out = Vec::new();
     let mut total = 0usize;
     for (k, v) in annotations.into_iter().flatten() {
@@ -181,11 +196,18 @@ pub fn object_meta(obj: &Value, namespaced: bool, rule: NameRule) -> Vec<Cause> 
     let name = meta::name(obj);
     if name.is_empty() {
         if meta::generate_name(obj).is_empty() {
-            out.push(required("metadata.name", "name or generateName is required"));
+            out.push(required(
+                "metadata.name",
+                "name or generateName is required",
+            ));
         }
     } else {
         for e in rule.check(name) {
-            out.push(invalid_value("metadata.name", &Value::String(name.to_owned()), &e));
+            out.push(invalid_value(
+                "metadata.name",
+                &Value::String(name.to_owned()),
+                &e,
+            ));
         }
     }
     let ns = meta::namespace(obj);
@@ -194,21 +216,33 @@ pub fn object_meta(obj: &Value, namespaced: bool, rule: NameRule) -> Vec<Cause> 
             out.push(required("metadata.namespace", ""));
         } else {
             for e in dns1123_label(ns) {
-                out.push(invalid_value("metadata.namespace", &Value::String(ns.to_owned()), &e));
+                out.push(invalid_value(
+                    "metadata.namespace",
+                    &Value::String(ns.to_owned()),
+                    &e,
+                ));
             }
         }
     } else if !ns.is_empty() {
         out.push(forbidden("metadata.namespace", "not allowed on this type"));
     }
     let m = meta::metadata(obj);
-    out.extend(labels("metadata.labels", m.and_then(|m| m.get("labels")).and_then(Value::as_object)));
+    out.extend(labels(
+        "metadata.labels",
+        m.and_then(|m| m.get("labels")).and_then(Value::as_object),
+    ));
     out.extend(annotations(
         "metadata.annotations",
-        m.and_then(|m| m.get("annotations")).and_then(Value::as_object),
+        m.and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object),
     ));
     for (i, f) in meta::finalizers(obj).iter().enumerate() {
         for e in qualified_name(f) {
-            out.push(invalid_value(&format!("metadata.finalizers[{i}]"), &Value::String(f.clone()), &e));
+            out.push(invalid_value(
+                &format!("metadata.finalizers[{i}]"),
+                &Value::String(f.clone()),
+                &e,
+            ));
         }
     }
     out
@@ -258,7 +292,11 @@ mod tests {
         assert!(!qualified_name("/x").is_empty());
         assert!(label_value("").is_empty());
         assert!(!label_value("-x").is_empty());
-        let causes = object_meta(&json!({"metadata": {"name": "ok", "labels": {"a": "-bad"}}}), true, NameRule::Subdomain);
+        let causes = object_meta(
+            &json!({"metadata": {"name": "ok", "labels": {"a": "-bad"}}}),
+            true,
+            NameRule::Subdomain,
+        );
         let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, vec!["metadata.namespace", "metadata.labels[a]"]);
         let causes = object_meta(&json!({"metadata": {}}), false, NameRule::Subdomain);

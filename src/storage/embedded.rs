@@ -8,10 +8,12 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{Event, EventType, Kv, ListResult, ReadMode, Storage, StorageError, WatchItem, WatchStream};
+use super::{
+    Event, EventType, Kv, ListResult, ReadMode, Storage, StorageError, WatchItem, WatchStream,
+};
 use crate::mvcc::{
-    self, Compare, CompareResult, CompareTarget, DeleteRangeRequest, EventKind, KeyRange, KeyValue, MvccError,
-    PutRequest, RangeRequest, RequestOp, ResponseOp, TxnRequest, WatchMsg, WatchSpec,
+    self, Compare, CompareResult, CompareTarget, DeleteRangeRequest, EventKind, KeyRange, KeyValue,
+    MvccError, PutRequest, RangeRequest, RequestOp, ResponseOp, TxnRequest, WatchMsg, WatchSpec,
 };
 use crate::raft::proposer::ProposeError;
 use crate::store::{Store, StoreError};
@@ -30,13 +32,16 @@ impl Embedded {
 
 fn map_err(e: StoreError) -> StorageError {
     match e {
-        StoreError::Mvcc(MvccError::Compacted { compact_revision }) => StorageError::Compacted { compact_revision },
+        StoreError::Mvcc(MvccError::Compacted { compact_revision }) => {
+            StorageError::Compacted { compact_revision }
+        }
         StoreError::Mvcc(MvccError::FutureRevision) => StorageError::FutureRevision,
         StoreError::RequestTooLarge => StorageError::RequestTooLarge,
         StoreError::Propose(ProposeError::Timeout) => StorageError::Timeout(e.to_string()),
-        StoreError::Propose(_) | StoreError::Stopped | StoreError::NotLeader | StoreError::UnhealthyCluster => {
-            StorageError::Unavailable(e.to_string())
-        }
+        StoreError::Propose(_)
+        | StoreError::Stopped
+        | StoreError::NotLeader
+        | StoreError::UnhealthyCluster => StorageError::Unavailable(e.to_string()),
         other => StorageError::Internal(other.to_string()),
     }
 }
@@ -100,10 +105,20 @@ impl Storage for Embedded {
         Ok(resp.kvs.into_iter().next().map(to_kv))
     }
 
-    async fn list(&self, prefix: &str, start: &str, limit: i64, mode: ReadMode) -> Result<ListResult, StorageError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: i64,
+        mode: ReadMode,
+    ) -> Result<ListResult, StorageError> {
         let (revision, serializable) = read_fields(mode);
         let end = mvcc::prefix_end(prefix.as_bytes());
-        let from = if start.is_empty() || start < prefix { prefix } else { start };
+        let from = if start.is_empty() || start < prefix {
+            prefix
+        } else {
+            start
+        };
         let (header, resp) = self
             .store
             .range(RangeRequest {
@@ -117,7 +132,11 @@ impl Storage for Embedded {
             .map_err(map_err)?;
         let returned = resp.kvs.len() as i64;
         Ok(ListResult {
-            revision: if revision > 0 { revision } else { header.revision },
+            revision: if revision > 0 {
+                revision
+            } else {
+                header.revision
+            },
             more: resp.more,
             remaining: if resp.more { resp.count - returned } else { 0 },
             kvs: resp.kvs.into_iter().map(to_kv).collect(),
@@ -154,7 +173,9 @@ impl Storage for Embedded {
         };
         let (header, resp) = self.store.txn(txn).await.map_err(map_err)?;
         if !resp.succeeded {
-            return Err(StorageError::KeyExists { key: key.to_owned() });
+            return Err(StorageError::KeyExists {
+                key: key.to_owned(),
+            });
         }
         Ok(Kv {
             key: key.to_owned(),
@@ -165,22 +186,26 @@ impl Storage for Embedded {
         })
     }
 
-    async fn update(&self, key: &str, value: Bytes, expected: i64, lease: i64) -> Result<Kv, StorageError> {
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: i64,
+        lease: i64,
+    ) -> Result<Kv, StorageError> {
         let txn = TxnRequest {
             compare: vec![Compare {
                 result: CompareResult::Equal,
                 target: CompareTarget::Mod(expected),
                 range: single(key),
             }],
-            success: vec![
-                RequestOp::Put(PutRequest {
-                    key: Bytes::copy_from_slice(key.as_bytes()),
-                    value: value.clone(),
-                    lease,
-                    prev_kv: true,
-                    ..Default::default()
-                }),
-            ],
+            success: vec![RequestOp::Put(PutRequest {
+                key: Bytes::copy_from_slice(key.as_bytes()),
+                value: value.clone(),
+                lease,
+                prev_kv: true,
+                ..Default::default()
+            })],
             failure: vec![get_op(key)],
         };
         let (header, resp) = self.store.txn(txn).await.map_err(map_err)?;
@@ -191,7 +216,11 @@ impl Storage for Embedded {
             });
         }
         let create_revision = match resp.responses.first() {
-            Some(ResponseOp::Put(p)) => p.prev_kv.as_ref().map(|kv| kv.create_revision).unwrap_or(header.revision),
+            Some(ResponseOp::Put(p)) => p
+                .prev_kv
+                .as_ref()
+                .map(|kv| kv.create_revision)
+                .unwrap_or(header.revision),
             _ => header.revision,
         };
         Ok(Kv {
@@ -228,7 +257,9 @@ impl Storage for Embedded {
         let (header, resp) = self.store.txn(txn).await.map_err(map_err)?;
         if !resp.succeeded {
             return match current_of(&resp) {
-                None => Err(StorageError::NotFound { key: key.to_owned() }),
+                None => Err(StorageError::NotFound {
+                    key: key.to_owned(),
+                }),
                 current => Err(StorageError::Conflict {
                     key: key.to_owned(),
                     current,
@@ -242,7 +273,9 @@ impl Storage for Embedded {
                     kv.mod_revision = header.revision;
                     Ok(kv)
                 }
-                None => Err(StorageError::NotFound { key: key.to_owned() }),
+                None => Err(StorageError::NotFound {
+                    key: key.to_owned(),
+                }),
             },
             _ => Err(StorageError::Internal("delete returned no result".into())),
         }
@@ -263,16 +296,25 @@ impl Storage for Embedded {
         let stream = futures::stream::unfold((rx, handle), |(mut rx, handle)| async move {
             let msg = rx.recv().await?;
             let items: Vec<WatchItem> = match msg {
-                WatchMsg::Events { revision, events, .. } => {
+                WatchMsg::Events {
+                    revision, events, ..
+                } => {
                     if events.is_empty() {
                         vec![WatchItem::Progress(revision)]
                     } else {
-                        events.into_iter().map(|e| WatchItem::Event(convert_event(e))).collect()
+                        events
+                            .into_iter()
+                            .map(|e| WatchItem::Event(convert_event(e)))
+                            .collect()
                     }
                 }
                 WatchMsg::Progress { revision } => vec![WatchItem::Progress(revision)],
-                WatchMsg::Compacted { compact_revision, .. } => {
-                    vec![WatchItem::Error(StorageError::Compacted { compact_revision })]
+                WatchMsg::Compacted {
+                    compact_revision, ..
+                } => {
+                    vec![WatchItem::Error(StorageError::Compacted {
+                        compact_revision,
+                    })]
                 }
             };
             Some((futures::stream::iter(items), (rx, handle)))
@@ -311,7 +353,11 @@ fn convert_event(e: mvcc::Event) -> Event {
         EventKind::Delete => Event {
             kind: EventType::Deleted,
             key,
-            value: e.prev_kv.as_ref().map(|p| p.value.clone()).unwrap_or_default(),
+            value: e
+                .prev_kv
+                .as_ref()
+                .map(|p| p.value.clone())
+                .unwrap_or_default(),
             prev_value: e.prev_kv.map(|p| p.value),
             revision: e.kv.mod_revision,
         },

@@ -30,9 +30,18 @@ mod tests {
 
     #[test]
     fn layout_matches_upstream() {
-        assert_eq!(object_key(DEFAULT_ROOT, "configmaps", Some("default"), "a"), "/registry/configmaps/default/a");
-        assert_eq!(object_key(DEFAULT_ROOT, "minions", None, "n1"), "/registry/minions/n1");
-        assert_eq!(list_prefix(DEFAULT_ROOT, "pods", Some("default")), "/registry/pods/default/");
+        assert_eq!(
+            object_key(DEFAULT_ROOT, "configmaps", Some("default"), "a"),
+            "/registry/configmaps/default/a"
+        );
+        assert_eq!(
+            object_key(DEFAULT_ROOT, "minions", None, "n1"),
+            "/registry/minions/n1"
+        );
+        assert_eq!(
+            list_prefix(DEFAULT_ROOT, "pods", Some("default")),
+            "/registry/pods/default/"
+        );
         assert_eq!(list_prefix(DEFAULT_ROOT, "pods", None), "/registry/pods/");
     }
 }

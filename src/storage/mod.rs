@@ -117,7 +117,13 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Keys with `prefix`, from `start` (inclusive; empty = the prefix itself), at
     /// most `limit` (0 = all).
-    async fn list(&self, prefix: &str, start: &str, limit: i64, mode: ReadMode) -> Result<ListResult, StorageError>;
+    async fn list(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: i64,
+        mode: ReadMode,
+    ) -> Result<ListResult, StorageError>;
 
     /// Number of keys under `prefix`.
     async fn count(&self, prefix: &str) -> Result<i64, StorageError>;
@@ -126,7 +132,13 @@ pub trait Storage: Send + Sync + 'static {
     async fn create(&self, key: &str, value: Bytes, lease: i64) -> Result<Kv, StorageError>;
 
     /// Replaces `key` if its mod revision is `expected` (`Conflict` otherwise).
-    async fn update(&self, key: &str, value: Bytes, expected: i64, lease: i64) -> Result<Kv, StorageError>;
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: i64,
+        lease: i64,
+    ) -> Result<Kv, StorageError>;
 
     /// Deletes `key` if its mod revision is `expected` (any revision when None);
     /// returns what was deleted, with the deleting revision as `mod_revision`.

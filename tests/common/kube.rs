@@ -3,7 +3,10 @@
 //! Invariant: each server gets its own temporary data directory and free ports, so
 //! tests run in parallel; waits poll with deadlines.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -54,8 +57,14 @@ impl KubeServer {
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(["--secure-port", &self.port.to_string()])
-            .args(["--listen-client-urls", &format!("http://127.0.0.1:{}", self.client_port)])
-            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{}", self.peer_port)])
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{}", self.client_port),
+            ])
+            .args([
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{}", self.peer_port),
+            ])
             .args(extra)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
@@ -73,7 +82,15 @@ impl KubeServer {
                 if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ok") {
                     // The controllers create the system namespaces right after start.
                     let ns = self.kubectl(&["get", "namespace", "default", "-o", "name"]);
-                    let sa = self.kubectl(&["get", "serviceaccount", "default", "-n", "default", "-o", "name"]);
+                    let sa = self.kubectl(&[
+                        "get",
+                        "serviceaccount",
+                        "default",
+                        "-n",
+                        "default",
+                        "-o",
+                        "name",
+                    ]);
                     if ns.status.success() && sa.status.success() {
                         return;
                     }

@@ -24,17 +24,28 @@ pub async fn serve(
     }
     let ty = negotiate::body_type(req.headers)?;
     let body = negotiate::parse_body(&req.body, ty)?;
-    let finalizers = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+    let finalizers = body
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or(json!([]));
     let name = req.info.name.clone();
     let stored = api
-        .modify(res, version, &req.ctx, ns, &name, Part::Finalize, move |mut current: Value| {
-            if let Some(spec) = current.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.insert("finalizers".into(), finalizers.clone());
-            } else if let Some(m) = current.as_object_mut() {
-                m.insert("spec".into(), json!({"finalizers": finalizers.clone()}));
-            }
-            Ok(current)
-        })
+        .modify(
+            res,
+            version,
+            &req.ctx,
+            ns,
+            &name,
+            Part::Finalize,
+            move |mut current: Value| {
+                if let Some(spec) = current.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.insert("finalizers".into(), finalizers.clone());
+                } else if let Some(m) = current.as_object_mut() {
+                    m.insert("spec".into(), json!({"finalizers": finalizers.clone()}));
+                }
+                Ok(current)
+            },
+        )
         .await?;
     Ok(negotiate::respond(200, &stored, out, req.headers, &[]))
 }

@@ -29,10 +29,16 @@ pub async fn serve(
     out: &Output,
 ) -> Result<Response, ApiError> {
     match req.info.subresource.as_str() {
-        "finalize" if res.resource == "namespaces" => finalize::serve(api, &res, version, ns, req, out).await,
+        "finalize" if res.resource == "namespaces" => {
+            finalize::serve(api, &res, version, ns, req, out).await
+        }
         "scale" => scale::serve(api, &res, version, ns, req, out).await,
-        "binding" | "eviction" if res.resource == "pods" => pods::serve(api, &res, version, ns, req, out).await,
-        "token" if res.resource == "serviceaccounts" => token::serve(api, &res, version, ns, req, out).await,
+        "binding" | "eviction" if res.resource == "pods" => {
+            pods::serve(api, &res, version, ns, req, out).await
+        }
+        "token" if res.resource == "serviceaccounts" => {
+            token::serve(api, &res, version, ns, req, out).await
+        }
         _ => Err(ApiError::not_found_path()),
     }
 }

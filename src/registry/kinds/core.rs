@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::apiserver::status::{forbidden, invalid_value, too_long, Cause};
 use crate::registry::typed::roundtrip;
 use crate::registry::validation::NameRule;
-use crate::registry::{age, meta, Column, Resource, Strategy, ALL_VERBS, AGE_COLUMN};
+use crate::registry::{age, meta, Column, Resource, Strategy, AGE_COLUMN, ALL_VERBS};
 
 pub fn resources() -> Vec<Resource> {
     vec![
@@ -26,7 +26,9 @@ pub fn resources() -> Vec<Resource> {
             categories: &[],
             storage_prefix: "namespaces",
             subresources: &["status", "finalize"],
-            verbs: &["create", "delete", "get", "list", "patch", "update", "watch"],
+            verbs: &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
             name_rule: NameRule::Label,
             strategy: Arc::new(Namespaces),
         },
@@ -115,7 +117,10 @@ impl Strategy for Namespaces {
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         // spec.finalizers change only through /finalize; status only through /status.
         if let Some(m) = new.as_object_mut() {
-            m.insert("status".into(), old.get("status").cloned().unwrap_or(json!({})));
+            m.insert(
+                "status".into(),
+                old.get("status").cloned().unwrap_or(json!({})),
+            );
             m.insert("spec".into(), old.get("spec").cloned().unwrap_or(json!({})));
         }
     }
@@ -154,7 +159,10 @@ impl Strategy for Namespaces {
 
     fn field(&self, obj: &Value, field: &str) -> Option<String> {
         match field {
-            "status.phase" => obj.pointer("/status/phase").and_then(Value::as_str).map(str::to_owned),
+            "status.phase" => obj
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             _ => None,
         }
     }
@@ -184,7 +192,11 @@ fn config_key_errors(key: &str) -> Vec<String> {
     if key.len() > 253 {
         out.push("must be no more than 253 characters".to_owned());
     }
-    if key.is_empty() || !key.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')) {
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    {
         out.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_owned());
     }
     if key == "." || key == ".." {
@@ -232,7 +244,10 @@ fn validate_immutable(new: &Value, old: &Value, fields: &[&str]) -> Vec<Cause> {
     let mut out = Vec::new();
     if old.get("immutable").and_then(Value::as_bool) == Some(true) {
         if new.get("immutable").and_then(Value::as_bool) != Some(true) {
-            out.push(forbidden("immutable", "field is immutable when `immutable` is set"));
+            out.push(forbidden(
+                "immutable",
+                "field is immutable when `immutable` is set",
+            ));
         }
         for f in fields {
             if new.get(*f) != old.get(*f) {
@@ -287,12 +302,17 @@ impl Secrets {
     fn merge_string_data(obj: &mut Value) {
         use base64::Engine;
         let Some(m) = obj.as_object_mut() else { return };
-        let Some(Value::Object(sd)) = m.remove("stringData") else { return };
+        let Some(Value::Object(sd)) = m.remove("stringData") else {
+            return;
+        };
         let data = m.entry("data").or_insert_with(|| json!({}));
         if let Some(d) = data.as_object_mut() {
             for (k, v) in sd {
                 let s = v.as_str().unwrap_or_default();
-                d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s.as_bytes())));
+                d.insert(
+                    k,
+                    json!(base64::engine::general_purpose::STANDARD.encode(s.as_bytes())),
+                );
             }
         }
     }
@@ -306,7 +326,11 @@ impl Strategy for Secrets {
     fn default(&self, obj: &mut Value) {
         Self::merge_string_data(obj);
         if let Some(m) = obj.as_object_mut() {
-            if m.get("type").and_then(Value::as_str).unwrap_or("").is_empty() {
+            if m.get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+            {
                 m.insert("type".into(), json!("Opaque"));
             }
         }
@@ -315,7 +339,10 @@ impl Strategy for Secrets {
     fn validate(&self, obj: &Value) -> Vec<Cause> {
         let mut out = validate_data(obj, "Secret");
         let ty = obj.get("type").and_then(Value::as_str).unwrap_or("");
-        let has = |k: &str| obj.pointer(&format!("/data/{}", k.replace('/', "~1"))).is_some();
+        let has = |k: &str| {
+            obj.pointer(&format!("/data/{}", k.replace('/', "~1")))
+                .is_some()
+        };
         match ty {
             "kubernetes.io/service-account-token"
                 if meta::metadata(obj)
@@ -331,22 +358,25 @@ impl Strategy for Secrets {
             "kubernetes.io/dockercfg" if !has(".dockercfg") => {
                 out.push(crate::apiserver::status::required("data[.dockercfg]", ""))
             }
-            "kubernetes.io/dockerconfigjson" if !has(".dockerconfigjson") => {
-                out.push(crate::apiserver::status::required("data[.dockerconfigjson]", ""))
-            }
+            "kubernetes.io/dockerconfigjson" if !has(".dockerconfigjson") => out.push(
+                crate::apiserver::status::required("data[.dockerconfigjson]", ""),
+            ),
             "kubernetes.io/tls" => {
                 for k in ["tls.crt", "tls.key"] {
                     if !has(k) {
-                        out.push(crate::apiserver::status::required(&format!("data[{k}]"), ""));
+                        out.push(crate::apiserver::status::required(
+                            &format!("data[{k}]"),
+                            "",
+                        ));
                     }
                 }
             }
             "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
                 out.push(crate::apiserver::status::required("data[username]", ""))
             }
-            "kubernetes.io/ssh-auth" if !has("ssh-privatekey") => {
-                out.push(crate::apiserver::status::required("data[ssh-privatekey]", ""))
-            }
+            "kubernetes.io/ssh-auth" if !has("ssh-privatekey") => out.push(
+                crate::apiserver::status::required("data[ssh-privatekey]", ""),
+            ),
             _ => {}
         }
         out
@@ -355,7 +385,11 @@ impl Strategy for Secrets {
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<Cause> {
         let mut out = self.validate(new);
         if new.get("type") != old.get("type") {
-            out.push(invalid_value("type", new.get("type").unwrap_or(&Value::Null), "field is immutable"));
+            out.push(invalid_value(
+                "type",
+                new.get("type").unwrap_or(&Value::Null),
+                "field is immutable",
+            ));
         }
         out.extend(validate_immutable(new, old, &["data"]));
         out
@@ -374,7 +408,11 @@ impl Strategy for Secrets {
 
     fn columns(&self) -> Vec<Column> {
         vec![
-            Column::new("Type", "string", "Used to facilitate programmatic handling of secret data."),
+            Column::new(
+                "Type",
+                "string",
+                "Used to facilitate programmatic handling of secret data.",
+            ),
             Column::new("Data", "string", "Data contains the secret data."),
             AGE_COLUMN,
         ]
@@ -404,7 +442,11 @@ impl Strategy for ServiceAccounts {
     }
 
     fn cells(&self, obj: &Value) -> Vec<Value> {
-        let n = obj.get("secrets").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+        let n = obj
+            .get("secrets")
+            .and_then(Value::as_array)
+            .map(Vec::len)
+            .unwrap_or(0);
         vec![json!(n), json!(age(obj))]
     }
 }
@@ -418,7 +460,10 @@ mod tests {
         assert!(config_key_errors("a.b-c_D").is_empty());
         assert!(!config_key_errors("a/b").is_empty());
         assert!(!config_key_errors("..").is_empty());
-        let causes = validate_data(&json!({"data": {"a": "1"}, "binaryData": {"a": "MQ=="}}), "ConfigMap");
+        let causes = validate_data(
+            &json!({"data": {"a": "1"}, "binaryData": {"a": "MQ=="}}),
+            "ConfigMap",
+        );
         assert_eq!(causes.len(), 1);
         assert_eq!(causes[0].field, "data[a]");
     }
