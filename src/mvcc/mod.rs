@@ -3,8 +3,10 @@
 //! alarms, hashes and a watch hub fed by apply.
 //!
 //! Invariant: deterministic. Nothing here reads the wall clock or the network; the
-//! same requests applied in the same order give the same bytes on every member.
+//! same requests applied in the same order give the same records (and hashes) on every
+//! member, however they are grouped into apply calls.
 
+mod cache;
 mod error;
 mod hash;
 mod index;

@@ -4,7 +4,7 @@
 //! compactions, lease grants and revokes and alarms; after every batch the results,
 //! events, revisions, random ranges (including compacted and future revisions), history
 //! reads and leases must agree. Sequences end with a reopen and an export/import that
-//! must give the same hashes and reads.
+//! must give the same hashes and reads. Half the sequences run with a tiny record cache.
 //!
 //! Invariant: the model shares no code with the store; any seed reproduces its run.
 
@@ -797,11 +797,26 @@ fn same_state(a: &MvccStore, b: &MvccStore, ctx: &str) {
     );
 }
 
+/// Half the sequences run with a record cache of a few hundred bytes, so loads and
+/// history reads also take the path through sled, and the cache evicts all the time.
+fn options(seed: u64) -> StoreOptions {
+    if (seed / 2) % 2 == 1 {
+        StoreOptions {
+            cache_capacity_bytes: 4 << 10,
+        }
+    } else {
+        StoreOptions::default()
+    }
+}
+
 fn run_sequence(seed: u64, batches: usize) {
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = MvccStore::open(dir.path(), &StoreOptions::default()).expect("open");
+    let opts = options(seed);
+    let mut store = MvccStore::open(dir.path(), &opts).expect("open");
     let mut m = Model::new();
+    let mut history: Vec<Request> = Vec::new();
+    let mut last_meta = String::new();
     for step in 0..batches {
         let n = 1 + rng.below(4) as usize;
         // Requests of one batch are generated against the state before it, so later
@@ -817,11 +832,25 @@ fn run_sequence(seed: u64, batches: usize) {
         assert_eq!(out.events, events, "{ctx}: events of {reqs:#?}");
         assert_eq!(out.revision, m.rev, "{ctx}: revision");
         check_reads(&mut rng, &store, &m, &ctx);
+        history.extend(reqs);
+        last_meta = meta;
     }
     let ctx = format!("seed {seed} end");
+    if seed % 4 == 3 {
+        // The same requests one per call: other blobs, the same records and hashes.
+        let other = tempfile::tempdir().expect("tempdir");
+        let single = MvccStore::open(other.path(), &options(seed + 2)).expect("open");
+        for req in &history {
+            single.apply([req], None).expect("apply");
+        }
+        single
+            .apply([], Some(last_meta.as_bytes()))
+            .expect("apply meta");
+        same_state(&store, &single, &format!("{ctx} one request per call"));
+    }
     if seed % 4 == 1 {
         let fresh = tempfile::tempdir().expect("tempdir");
-        let imported = MvccStore::open(fresh.path(), &StoreOptions::default()).expect("open");
+        let imported = MvccStore::open(fresh.path(), &options(seed + 2)).expect("open");
         let mut dump = Vec::new();
         store.export(&mut dump).expect("export");
         imported.import(&mut dump.as_slice()).expect("import");
@@ -839,7 +868,7 @@ fn run_sequence(seed: u64, batches: usize) {
             })
             .collect();
         drop(store);
-        store = MvccStore::open(dir.path(), &StoreOptions::default()).expect("reopen");
+        store = MvccStore::open(dir.path(), &opts).expect("reopen");
         assert_eq!(
             store.hash().expect("hash"),
             hash,

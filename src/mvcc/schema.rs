@@ -12,18 +12,43 @@
 //! `ACTIVE_TREE_KEY` (the name of the data tree in use). The data tree holds, under
 //! one-byte prefixes so one sled batch covers every kind:
 //!
-//! | key                                  | value                                   |
-//! |--------------------------------------|-----------------------------------------|
-//! | `0x01 "format"`                      | magic + format version                  |
-//! | `0x01 "current"`                     | current revision, i64 BE                |
-//! | `0x01 "compact"`                     | compacted revision, i64 BE              |
-//! | `0x01 "meta"`                        | the caller's opaque blob                |
-//! | `0x02 main:u64 BE sub:u64 BE`        | a revision record (put or tombstone)    |
+//! | key                                    | value                                 |
+//! |----------------------------------------|---------------------------------------|
+//! | `0x01 "format"`                        | magic + format version                |
 //! | `0x03 lease id (i64, sign-flipped BE)` | lease TTL, i64 BE                     |
-//! | `0x04 member:u64 BE alarm:u8`        | empty (an active alarm)                 |
+//! | `0x04 member:u64 BE alarm:u8`          | empty (an active alarm)               |
+//! | `0x05 first:u64 BE`                    | a batch blob                          |
+//!
+//! A batch blob holds the revision records one `apply` call wrote, so a call costs sled
+//! one insert however many keys it writes. A call writing more than `BATCH_CHUNK_BYTES`
+//! of records cuts them, between main revisions, into several blobs of about that size,
+//! all in one sled batch: sled keeps up to 17 values in a leaf, rewrites whole leaves,
+//! and writes one larger than 128 KiB to a file of its own. A blob's key is the main
+//! revision of its first record; blobs therefore cover disjoint, increasing revision
+//! ranges, and the blob holding revision `r` is the last one keyed at or below `r`.
+//! Batch keys sort after every other kind so that apply appends to the rightmost sled
+//! leaf alone.
+//!
+//! The last blob also carries the store's state after its call: current revision,
+//! compacted revision and the caller's `meta`. Every apply that changes anything writes
+//! its blobs in the same sled batch, so the state is always that of the last call. A
+//! call that leaves no record (a compaction, a lease grant, a meta update, or a call
+//! whose compaction removed what it wrote) writes a blob with no records keyed at its
+//! current revision plus one, where the next call's first blob goes and replaces it (the
+//! next call deletes it when it keys nothing there). Only the last blob may hold no
+//! record; the state in the others is stale and ignored (and their meta left out).
+//! Compaction rewrites the blobs it removes records from, and deletes those left empty.
+//!
+//! Batch blob: `record... | index | meta | current:i64 | compact:i64 | meta_len:u32 |
+//! count:u32` (BE), the index being `count` entries `main:u64 sub:u32 end:u32`, sorted
+//! by revision, `end` the offset just past the entry's record (records are contiguous
+//! from offset 0), `meta_len` `u32::MAX` when there is no meta.
 //!
 //! Revision record: `kind:u8 key_len:u32 BE key`, then for a put
 //! `create_revision:i64 version:i64 lease:i64 value...` (BE, value to the end).
+//!
+//! Hashes name a record by its 17-byte revision name `0x02 main:u64 BE sub:u64 BE`, so
+//! they do not depend on how records are grouped into blobs (members group differently).
 
 use super::error::MvccError;
 use super::index::Rev;
@@ -88,20 +113,29 @@ pub(crate) const ACTIVE_TREE_KEY: &[u8] = b"kuberaft/mvcc/active";
 pub(crate) const DATA_TREES: [&[u8]; 2] = [b"kuberaft/mvcc/data-a", b"kuberaft/mvcc/data-b"];
 
 pub(crate) const PREFIX_SINGLETON: u8 = 0x01;
-pub(crate) const PREFIX_REV: u8 = 0x02;
 pub(crate) const PREFIX_LEASE: u8 = 0x03;
 pub(crate) const PREFIX_ALARM: u8 = 0x04;
+pub(crate) const PREFIX_BATCH: u8 = 0x05;
 
 pub(crate) const KEY_FORMAT: &[u8] = b"\x01format";
-pub(crate) const KEY_CURRENT: &[u8] = b"\x01current";
-pub(crate) const KEY_COMPACT: &[u8] = b"\x01compact";
-pub(crate) const KEY_META: &[u8] = b"\x01meta";
 
 const KIND_PUT: u8 = 0;
 const KIND_TOMBSTONE: u8 = 1;
 
-/// Length of a revision record key.
-pub(crate) const REV_KEY_LEN: usize = 17;
+/// Length of a revision's name in hashes.
+pub(crate) const REV_NAME_LEN: usize = 17;
+/// Length of a batch blob key.
+pub(crate) const BATCH_KEY_LEN: usize = 9;
+/// Length of one index entry of a batch blob.
+const BATCH_ENTRY_LEN: usize = 16;
+/// Length of the fixed trailer of a batch blob.
+const BATCH_TRAILER_LEN: usize = 24;
+/// `meta_len` of a blob without meta.
+const NO_META: u32 = u32::MAX;
+/// About the most record bytes one blob holds, unless one revision alone is larger.
+/// Measured (`store_tests::write_cost_*`): 6 KiB cost more sled inserts and splits per
+/// put for 1 KiB values than 16 KiB, which keeps a batch of 14 such puts in one blob.
+pub(crate) const BATCH_CHUNK_BYTES: usize = 16 << 10;
 
 /// The marker value: magic followed by the format version.
 pub(crate) fn format_value() -> [u8; 12] {
@@ -138,47 +172,35 @@ pub(crate) fn decode_i64(value: &[u8], what: &str) -> Result<i64, MvccError> {
     Ok(i64::from_be_bytes(arr))
 }
 
-/// The key of the revision record at `rev`.
-pub(crate) fn rev_key(rev: Rev) -> [u8; REV_KEY_LEN] {
-    let mut k = [0u8; REV_KEY_LEN];
-    k[0] = PREFIX_REV;
+/// The name of revision `rev` in hashes (the revision record key of format 1).
+pub(crate) fn rev_name(rev: Rev) -> [u8; REV_NAME_LEN] {
+    let mut k = [0u8; REV_NAME_LEN];
+    k[0] = 0x02;
     k[1..9].copy_from_slice(&(rev.main as u64).to_be_bytes());
     k[9..].copy_from_slice(&u64::from(rev.sub).to_be_bytes());
     k
 }
 
-/// The first revision record key of main revision `main` (for scans).
-pub(crate) fn rev_key_lower(main: Revision) -> [u8; REV_KEY_LEN] {
-    rev_key(Rev::new(main.max(0), 0))
-}
-
-/// A key above every revision record key of main revision `main` (exclusive bound).
-pub(crate) fn rev_key_upper(main: Revision) -> [u8; REV_KEY_LEN] {
-    let mut k = [0xffu8; REV_KEY_LEN];
-    k[0] = PREFIX_REV;
-    k[1..9].copy_from_slice(&(main.max(0) as u64).to_be_bytes());
+/// The key of the batch blob whose first revision is `main` (clamped to 0).
+pub(crate) fn batch_key(main: Revision) -> [u8; BATCH_KEY_LEN] {
+    let mut k = [0u8; BATCH_KEY_LEN];
+    k[0] = PREFIX_BATCH;
+    k[1..].copy_from_slice(&(main.max(0) as u64).to_be_bytes());
     k
 }
 
-pub(crate) fn decode_rev_key(key: &[u8]) -> Result<Rev, MvccError> {
-    if key.len() != REV_KEY_LEN || key[0] != PREFIX_REV {
+pub(crate) fn decode_batch_key(key: &[u8]) -> Result<Revision, MvccError> {
+    if key.len() != BATCH_KEY_LEN || key[0] != PREFIX_BATCH {
         return Err(MvccError::Corrupt(format!(
-            "revision record key of {} bytes is malformed",
+            "batch key of {} bytes is malformed",
             key.len()
         )));
     }
-    let main = u64::from_be_bytes(key[1..9].try_into().unwrap_or_default());
-    let sub = u64::from_be_bytes(key[9..].try_into().unwrap_or_default());
-    let main = i64::try_from(main)
-        .map_err(|_| MvccError::Corrupt(format!("revision {main} out of range")))?;
-    let sub = u32::try_from(sub)
-        .map_err(|_| MvccError::Corrupt(format!("sub revision {sub} out of range")))?;
-    if main <= 0 {
-        return Err(MvccError::Corrupt(format!(
-            "revision record at revision {main}"
-        )));
+    let main = u64::from_be_bytes(key[1..].try_into().unwrap_or_default());
+    match i64::try_from(main) {
+        Ok(main) if main > 0 => Ok(main),
+        _ => Err(MvccError::Corrupt(format!("batch key at revision {main}"))),
     }
-    Ok(Rev::new(main, sub))
 }
 
 /// A decoded revision record, borrowing from the stored bytes. `value_offset` locates
@@ -210,15 +232,16 @@ fn key_len_u32(key: &[u8]) -> [u8; 4] {
     u32::try_from(key.len()).unwrap_or(u32::MAX).to_be_bytes()
 }
 
-/// Encodes a put record.
-pub(crate) fn encode_put(
+/// Appends a put record to `out`.
+pub(crate) fn encode_put_into(
+    out: &mut Vec<u8>,
     key: &[u8],
     create_revision: Revision,
     version: i64,
     lease: LeaseId,
     value: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + 4 + key.len() + 24 + value.len());
+) {
+    out.reserve(1 + 4 + key.len() + 24 + value.len());
     out.push(KIND_PUT);
     out.extend_from_slice(&key_len_u32(key));
     out.extend_from_slice(key);
@@ -226,15 +249,35 @@ pub(crate) fn encode_put(
     out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&lease.to_be_bytes());
     out.extend_from_slice(value);
+}
+
+/// Appends a tombstone record to `out`.
+pub(crate) fn encode_tombstone_into(out: &mut Vec<u8>, key: &[u8]) {
+    out.reserve(1 + 4 + key.len());
+    out.push(KIND_TOMBSTONE);
+    out.extend_from_slice(&key_len_u32(key));
+    out.extend_from_slice(key);
+}
+
+/// Encodes a put record.
+#[cfg(test)]
+pub(crate) fn encode_put(
+    key: &[u8],
+    create_revision: Revision,
+    version: i64,
+    lease: LeaseId,
+    value: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_put_into(&mut out, key, create_revision, version, lease, value);
     out
 }
 
 /// Encodes a tombstone record.
+#[cfg(test)]
 pub(crate) fn encode_tombstone(key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + 4 + key.len());
-    out.push(KIND_TOMBSTONE);
-    out.extend_from_slice(&key_len_u32(key));
-    out.extend_from_slice(key);
+    let mut out = Vec::new();
+    encode_tombstone_into(&mut out, key);
     out
 }
 
@@ -267,6 +310,343 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<Record<'_>, MvccError> {
             })
         }
         other => Err(bad(&format!("unknown kind {other}"))),
+    }
+}
+
+/// The store's state as the last batch blob records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BatchState<'a> {
+    pub current: Revision,
+    pub compact: Revision,
+    pub meta: Option<&'a [u8]>,
+}
+
+/// The records of one batch blob being built, in revision order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BatchBuilder {
+    records: Vec<u8>,
+    /// Each record's revision and the offset just past it in `records`.
+    entries: Vec<(Rev, u32)>,
+}
+
+fn too_large() -> MvccError {
+    MvccError::Storage("one apply call writes more than 4 GiB of records".into())
+}
+
+impl BatchBuilder {
+    /// Records so far.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of records so far.
+    #[cfg(test)]
+    pub(crate) fn records_len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Appends a record with `encode`; `rev` must be above every revision added so far.
+    fn push_with(&mut self, rev: Rev, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), MvccError> {
+        debug_assert!(self.entries.last().is_none_or(|(r, _)| *r < rev));
+        let start = self.records.len();
+        encode(&mut self.records);
+        match u32::try_from(self.records.len()) {
+            Ok(end) => {
+                self.entries.push((rev, end));
+                Ok(())
+            }
+            Err(_) => {
+                self.records.truncate(start);
+                Err(too_large())
+            }
+        }
+    }
+
+    pub(crate) fn push_put(
+        &mut self,
+        rev: Rev,
+        key: &[u8],
+        create_revision: Revision,
+        version: i64,
+        lease: LeaseId,
+        value: &[u8],
+    ) -> Result<(), MvccError> {
+        self.push_with(rev, |out| {
+            encode_put_into(out, key, create_revision, version, lease, value)
+        })
+    }
+
+    pub(crate) fn push_tombstone(&mut self, rev: Rev, key: &[u8]) -> Result<(), MvccError> {
+        self.push_with(rev, |out| encode_tombstone_into(out, key))
+    }
+
+    /// Appends an already encoded record.
+    pub(crate) fn push_raw(&mut self, rev: Rev, record: &[u8]) -> Result<(), MvccError> {
+        self.push_with(rev, |out| out.extend_from_slice(record))
+    }
+
+    /// The record at `rev`, if added.
+    pub(crate) fn record(&self, rev: Rev) -> Option<&[u8]> {
+        let i = self.entries.binary_search_by_key(&rev, |(r, _)| *r).ok()?;
+        let start = if i == 0 {
+            0
+        } else {
+            self.entries[i - 1].1 as usize
+        };
+        self.records.get(start..self.entries[i].1 as usize)
+    }
+
+    /// Drops every record but the first `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.entries.truncate(len);
+        let end = self.entries.last().map_or(0, |(_, end)| *end as usize);
+        self.records.truncate(end);
+    }
+
+    /// Drops the records whose revision `remove` says.
+    pub(crate) fn remove(&mut self, mut remove: impl FnMut(Rev) -> bool) -> Result<(), MvccError> {
+        let old = std::mem::take(self);
+        let mut start = 0usize;
+        for (rev, end) in old.entries {
+            let end = end as usize;
+            if !remove(rev) {
+                self.push_raw(rev, &old.records[start..end])?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Cuts the records into consecutive builders of about `target` bytes each (more
+    /// when one revision alone is larger), never splitting a main revision, each with
+    /// the main revision of its first record. No records give no builder.
+    pub(crate) fn split(self, target: usize) -> Result<Vec<(Revision, BatchBuilder)>, MvccError> {
+        if self.records.len() <= target {
+            return Ok(match self.entries.first() {
+                Some((rev, _)) => vec![(rev.main, self)],
+                None => Vec::new(),
+            });
+        }
+        let mut out: Vec<(Revision, BatchBuilder)> = Vec::new();
+        let mut start = 0usize;
+        for (rev, end) in &self.entries {
+            let end = *end as usize;
+            let cut = match out.last() {
+                None => true,
+                Some((_, chunk)) => {
+                    chunk.records.len() >= target
+                        && chunk
+                            .entries
+                            .last()
+                            .is_some_and(|(r, _)| r.main != rev.main)
+                }
+            };
+            if cut {
+                let mut chunk = BatchBuilder::default();
+                chunk.records.reserve(target + target / 4);
+                out.push((rev.main, chunk));
+            }
+            if let Some((_, chunk)) = out.last_mut() {
+                chunk.push_raw(*rev, &self.records[start..end])?;
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+
+    /// The blob: records, index and `state`.
+    pub(crate) fn finish(self, state: &BatchState<'_>) -> Result<Vec<u8>, MvccError> {
+        let meta = state.meta.unwrap_or_default();
+        let meta_len = match state.meta {
+            None => NO_META,
+            Some(m) => u32::try_from(m.len())
+                .ok()
+                .filter(|l| *l != NO_META)
+                .ok_or_else(too_large)?,
+        };
+        let count = u32::try_from(self.entries.len()).map_err(|_| too_large())?;
+        let mut out = self.records;
+        out.reserve(self.entries.len() * BATCH_ENTRY_LEN + meta.len() + BATCH_TRAILER_LEN);
+        for (rev, end) in &self.entries {
+            out.extend_from_slice(&(rev.main as u64).to_be_bytes());
+            out.extend_from_slice(&rev.sub.to_be_bytes());
+            out.extend_from_slice(&end.to_be_bytes());
+        }
+        out.extend_from_slice(meta);
+        out.extend_from_slice(&state.current.to_be_bytes());
+        out.extend_from_slice(&state.compact.to_be_bytes());
+        out.extend_from_slice(&meta_len.to_be_bytes());
+        out.extend_from_slice(&count.to_be_bytes());
+        Ok(out)
+    }
+}
+
+/// Where the parts of a batch blob are. `parse` checks the trailer and that the parts
+/// fit; `check` checks every index entry. Accessors take the blob `parse` saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BatchLayout {
+    count: usize,
+    index_start: usize,
+    meta_start: usize,
+    meta_len: Option<usize>,
+    current: Revision,
+    compact: Revision,
+}
+
+fn be_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap_or_default())
+}
+
+fn be_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(b[at..at + 8].try_into().unwrap_or_default())
+}
+
+impl BatchLayout {
+    pub(crate) fn parse(blob: &[u8]) -> Result<Self, MvccError> {
+        let bad = |why: &str| MvccError::Corrupt(format!("batch blob: {why}"));
+        let trailer = blob
+            .len()
+            .checked_sub(BATCH_TRAILER_LEN)
+            .ok_or_else(|| bad("shorter than its trailer"))?;
+        let current = be_u64(blob, trailer) as i64;
+        let compact = be_u64(blob, trailer + 8) as i64;
+        let meta_len = match be_u32(blob, trailer + 16) {
+            NO_META => None,
+            len => Some(len as usize),
+        };
+        let count = be_u32(blob, trailer + 20) as usize;
+        let meta_start = trailer
+            .checked_sub(meta_len.unwrap_or(0))
+            .ok_or_else(|| bad("meta longer than the blob"))?;
+        let index_start = count
+            .checked_mul(BATCH_ENTRY_LEN)
+            .and_then(|len| meta_start.checked_sub(len))
+            .ok_or_else(|| bad("index longer than the blob"))?;
+        let layout = BatchLayout {
+            count,
+            index_start,
+            meta_start,
+            meta_len,
+            current,
+            compact,
+        };
+        let records_end = match count {
+            0 => 0,
+            n => layout.end(blob, n - 1),
+        };
+        if records_end != index_start {
+            return Err(bad("records do not end where the index starts"));
+        }
+        Ok(layout)
+    }
+
+    /// Checks every index entry: revisions valid, strictly increasing and not below
+    /// `first` (the blob's key); records contiguous and not empty.
+    pub(crate) fn check(&self, blob: &[u8], first: Revision) -> Result<(), MvccError> {
+        let mut prev: Option<Rev> = None;
+        let mut start = 0usize;
+        for i in 0..self.count {
+            let at = self.index_start + i * BATCH_ENTRY_LEN;
+            let main = be_u64(blob, at);
+            let rev = match i64::try_from(main) {
+                Ok(main) if main >= first => Rev::new(main, be_u32(blob, at + 8)),
+                _ => {
+                    return Err(MvccError::Corrupt(format!(
+                        "batch blob at {first} holds revision {main}"
+                    )));
+                }
+            };
+            if prev.is_some_and(|p| p >= rev) {
+                return Err(MvccError::Corrupt(format!(
+                    "batch blob at {first}: revisions out of order at {}/{}",
+                    rev.main, rev.sub
+                )));
+            }
+            let end = self.end(blob, i);
+            if end <= start {
+                return Err(MvccError::Corrupt(format!(
+                    "batch blob at {first}: record {}/{} is empty or out of place",
+                    rev.main, rev.sub
+                )));
+            }
+            prev = Some(rev);
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Records in the blob.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The state after the blob's call.
+    pub(crate) fn state<'a>(&self, blob: &'a [u8]) -> BatchState<'a> {
+        BatchState {
+            current: self.current,
+            compact: self.compact,
+            meta: self
+                .meta_len
+                .map(|len| &blob[self.meta_start..self.meta_start + len]),
+        }
+    }
+
+    /// The revision of record `i` (`i < len()`).
+    pub(crate) fn rev(&self, blob: &[u8], i: usize) -> Rev {
+        let at = self.index_start + i * BATCH_ENTRY_LEN;
+        Rev::new(be_u64(blob, at) as i64, be_u32(blob, at + 8))
+    }
+
+    fn end(&self, blob: &[u8], i: usize) -> usize {
+        be_u32(blob, self.index_start + i * BATCH_ENTRY_LEN + 12) as usize
+    }
+
+    /// Where record `i` is (`i < len()`), checked to lie within the records.
+    pub(crate) fn span(&self, blob: &[u8], i: usize) -> Result<std::ops::Range<usize>, MvccError> {
+        let start = if i == 0 { 0 } else { self.end(blob, i - 1) };
+        let end = self.end(blob, i);
+        if start >= end || end > self.index_start {
+            return Err(MvccError::Corrupt(format!(
+                "batch blob: record {i} spans {start}..{end} of {}",
+                self.index_start
+            )));
+        }
+        Ok(start..end)
+    }
+
+    /// The index of the record at `rev`, if the blob holds it.
+    pub(crate) fn find(&self, blob: &[u8], rev: Rev) -> Option<usize> {
+        let want = (rev.main as u64, rev.sub);
+        let (mut lo, mut hi) = (0usize, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let at = self.index_start + mid * BATCH_ENTRY_LEN;
+            match (be_u64(blob, at), be_u32(blob, at + 8)).cmp(&want) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// The index of the first record with main revision `>= main`.
+    pub(crate) fn lower_bound(&self, blob: &[u8], main: Revision) -> usize {
+        let want = main.max(0) as u64;
+        let (mut lo, mut hi) = (0usize, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if be_u64(blob, self.index_start + mid * BATCH_ENTRY_LEN) < want {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 }
 
@@ -320,11 +700,12 @@ pub(crate) fn decode_alarm_key(key: &[u8]) -> Result<AlarmMember, MvccError> {
 // ---- Dump format (export / import) ----
 //
 // header:  MAGIC (8) | FORMAT_VERSION u32 BE | DUMP_VERSION u32 BE
-// entries: TAG_ENTRY u8 | key_len u32 BE | key | value_len u32 BE | value   (data tree, key order)
+// entries: TAG_ENTRY u8 | key_len u32 BE | key | value_len u32 BE | value   (data tree, key order;
+//          version 2: batch blobs as stored)
 // trailer: TAG_END u8 | entry count u64 BE | crc32 (IEEE) of every byte before it, u32 BE
 
 /// Version of the dump framing (the entries themselves follow `FORMAT_VERSION`).
-pub(crate) const DUMP_VERSION: u32 = 1;
+pub(crate) const DUMP_VERSION: u32 = 2;
 pub(crate) const DUMP_HEADER_LEN: usize = 16;
 pub(crate) const DUMP_TAG_ENTRY: u8 = 1;
 pub(crate) const DUMP_TAG_END: u8 = 0;
@@ -356,16 +737,157 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rev_keys_sort_by_revision() {
-        let a = rev_key(Rev::new(2, 7));
-        let b = rev_key(Rev::new(3, 0));
-        let c = rev_key(Rev::new(256, 0));
+    fn batch_keys_sort_by_revision() {
+        let a = batch_key(2);
+        let b = batch_key(3);
+        let c = batch_key(256);
         assert!(a < b && b < c);
-        assert!(rev_key_lower(3) <= b && b < rev_key_upper(3));
-        assert!(rev_key_upper(2) <= b);
-        assert_eq!(decode_rev_key(&c).expect("valid"), Rev::new(256, 0));
-        assert!(decode_rev_key(&c[..16]).is_err());
-        assert!(decode_rev_key(&rev_key(Rev::new(0, 0))).is_err());
+        assert!(lease_key(i64::MAX)[..] < a[..], "batches sort after leases");
+        assert_eq!(decode_batch_key(&c).expect("valid"), 256);
+        assert!(decode_batch_key(&c[..8]).is_err());
+        assert!(decode_batch_key(&batch_key(0)).is_err());
+        assert!(rev_name(Rev::new(2, 7)) < rev_name(Rev::new(3, 0)));
+    }
+
+    fn sample_batch() -> (BatchBuilder, Vec<Vec<u8>>) {
+        let mut b = BatchBuilder::default();
+        let recs = vec![
+            encode_put(b"a", 5, 1, 0, b"one"),
+            encode_tombstone(b"b"),
+            encode_put(b"c", 2, 4, 9, &[7u8; 300]),
+            encode_put(b"a", 5, 2, 0, b""),
+        ];
+        b.push_put(Rev::new(5, 0), b"a", 5, 1, 0, b"one")
+            .expect("push");
+        b.push_tombstone(Rev::new(5, 1), b"b").expect("push");
+        b.push_put(Rev::new(6, 0), b"c", 2, 4, 9, &[7u8; 300])
+            .expect("push");
+        b.push_raw(Rev::new(8, 0), &recs[3]).expect("push");
+        (b, recs)
+    }
+
+    #[test]
+    fn batch_blobs_round_trip() {
+        let (b, recs) = sample_batch();
+        let revs = [
+            Rev::new(5, 0),
+            Rev::new(5, 1),
+            Rev::new(6, 0),
+            Rev::new(8, 0),
+        ];
+        assert_eq!(b.record(Rev::new(6, 0)), Some(&recs[2][..]));
+        assert_eq!(b.record(Rev::new(7, 0)), None);
+        let state = BatchState {
+            current: 8,
+            compact: 3,
+            meta: Some(b"meta"),
+        };
+        let blob = b.finish(&state).expect("finish");
+        let l = BatchLayout::parse(&blob).expect("parse");
+        l.check(&blob, 5).expect("check");
+        assert!(l.check(&blob, 6).is_err(), "a record below the blob's key");
+        assert_eq!(l.len(), 4);
+        assert_eq!(l.state(&blob), state);
+        for (i, rev) in revs.iter().enumerate() {
+            assert_eq!(l.rev(&blob, i), *rev);
+            assert_eq!(l.find(&blob, *rev), Some(i));
+            assert_eq!(&blob[l.span(&blob, i).expect("span")], &recs[i][..]);
+            decode_record(&recs[i]).expect("decodes");
+        }
+        for missing in [
+            Rev::new(4, 0),
+            Rev::new(5, 2),
+            Rev::new(7, 0),
+            Rev::new(9, 0),
+        ] {
+            assert_eq!(l.find(&blob, missing), None, "{missing:?}");
+        }
+        assert_eq!(l.lower_bound(&blob, 1), 0);
+        assert_eq!(l.lower_bound(&blob, 6), 2);
+        assert_eq!(l.lower_bound(&blob, 7), 3);
+        assert_eq!(l.lower_bound(&blob, 9), 4);
+
+        // No records, no meta.
+        let empty = BatchBuilder::default()
+            .finish(&BatchState {
+                current: 1,
+                compact: 0,
+                meta: None,
+            })
+            .expect("finish");
+        let l = BatchLayout::parse(&empty).expect("parse");
+        assert_eq!((l.len(), l.state(&empty).meta), (0, None));
+        l.check(&empty, 2).expect("check");
+    }
+
+    #[test]
+    fn batch_builder_truncates_and_removes() {
+        let (mut b, recs) = sample_batch();
+        b.remove(|r| r.sub == 1 || r.main == 8).expect("remove");
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.record(Rev::new(5, 1)), None);
+        assert_eq!(b.record(Rev::new(6, 0)), Some(&recs[2][..]));
+        b.truncate(1);
+        assert_eq!((b.len(), b.records_len()), (1, recs[0].len()));
+        assert_eq!(b.record(Rev::new(5, 0)), Some(&recs[0][..]));
+        assert_eq!(b.record(Rev::new(6, 0)), None);
+        b.truncate(0);
+        assert!(b.is_empty() && b.records_len() == 0);
+    }
+
+    #[test]
+    fn batch_builder_splits_between_revisions() {
+        let (b, recs) = sample_batch();
+        let whole = b.clone().split(1 << 20).expect("split");
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].0, 5);
+        assert!(BatchBuilder::default().split(10).expect("split").is_empty());
+        // A tiny target: one chunk per main revision; 5/0 and 5/1 stay together.
+        let chunks = b.clone().split(1).expect("split");
+        let firsts: Vec<_> = chunks.iter().map(|(f, c)| (*f, c.len())).collect();
+        assert_eq!(firsts, vec![(5, 2), (6, 1), (8, 1)]);
+        assert_eq!(chunks[1].1.record(Rev::new(6, 0)), Some(&recs[2][..]));
+        // A chunk grows past the target by whole revisions, then the next one starts.
+        let chunks = b.split(recs[2].len() + 1).expect("split");
+        let firsts: Vec<_> = chunks.iter().map(|(f, c)| (*f, c.len())).collect();
+        assert_eq!(firsts, vec![(5, 3), (8, 1)]);
+        assert_eq!(chunks[1].1.record(Rev::new(8, 0)), Some(&recs[3][..]));
+    }
+
+    #[test]
+    fn damaged_batch_blobs_are_refused() {
+        let (b, _) = sample_batch();
+        let state = BatchState {
+            current: 8,
+            compact: 0,
+            meta: Some(b"m"),
+        };
+        let blob = b.finish(&state).expect("finish");
+        for cut in [0, 1, 23, blob.len() - 1] {
+            assert!(BatchLayout::parse(&blob[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut extra = vec![0u8];
+        extra.extend_from_slice(&blob);
+        assert!(BatchLayout::parse(&extra).is_err(), "leading garbage");
+        // A count that does not fit.
+        let mut bad = blob.clone();
+        let n = bad.len();
+        bad[n - 4..].copy_from_slice(&1000u32.to_be_bytes());
+        assert!(BatchLayout::parse(&bad).is_err());
+        // Revisions out of order.
+        let mut bad = blob.clone();
+        let l = BatchLayout::parse(&bad).expect("parse");
+        let at = l.index_start + BATCH_ENTRY_LEN; // second entry: 5/1 -> 4/1
+        bad[at..at + 8].copy_from_slice(&4u64.to_be_bytes());
+        let l = BatchLayout::parse(&bad).expect("trailer still fits");
+        assert!(l.check(&bad, 1).is_err());
+        // A record end pointing outside the records.
+        let mut bad = blob;
+        let at = l.index_start + 12;
+        bad[at..at + 4].copy_from_slice(&0u32.to_be_bytes());
+        let l = BatchLayout::parse(&bad).expect("trailer still fits");
+        assert!(l.check(&bad, 1).is_err());
+        assert!(l.span(&bad, 0).is_err());
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! `MvccStore`: etcd's multi-version key-value store on sled. Revision records live in
-//! sled keyed by revision; the key index lives in memory and is rebuilt at open; leases,
-//! alarms and the caller's `meta` blob share the same sled tree.
+//! `MvccStore`: etcd's multi-version key-value store on sled. The revision records of
+//! one `apply` call live in one sled value, a batch blob keyed by the call's first
+//! revision, which also carries the store's state (current and compacted revision, the
+//! caller's `meta`); the key index lives in memory and is rebuilt at open; leases and
+//! alarms share the same sled tree. The newest blobs are also kept in a bounded memory
+//! cache, so loading a previous version rarely reaches sled.
 //!
 //! Invariants:
-//! - Deterministic: the same requests applied in the same order give the same bytes.
-//! - One `apply` call is one atomic sled batch; nothing of it is visible to readers
-//!   before the batch has landed and the new current revision is published.
+//! - Deterministic: the same requests applied in the same order give the same records
+//!   and hashes, however they are grouped into `apply` calls.
+//! - One `apply` call is one atomic sled write (one insert, or one batch when it also
+//!   changes leases, alarms or compacted blobs); nothing of it is visible to readers
+//!   before it has landed and the new current revision is published.
 //! - Readers run concurrently with apply. Every read is bounded by a read revision, and
 //!   a read that overlapped a compaction is retried, so it never returns data a
 //!   compaction removed: it answers from the kept history or fails with `Compacted`.
@@ -25,11 +30,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sled::IVec;
 
+use super::cache::{BatchBlob, RecordCache};
 use super::error::MvccError;
 use super::hash::{CrcReader, CrcWriter, KvHasher};
 use super::index::{Found, Index, Rev};
 use super::request::{Applied, Request, Response};
-use super::schema::{self, MarkerState, Record};
+use super::schema::{self, BatchBuilder, BatchState, MarkerState, Record};
 use super::types::*;
 
 /// How long `open` waits for the directory lock a closing store still holds.
@@ -38,8 +44,22 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// Tuning of the storage engine.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
-    /// Size of sled's page cache.
+    /// Memory for caches: `1 / RECORD_CACHE_SHARE` of it holds the newest batch blobs
+    /// (so apply finds previous versions without sled), the rest is sled's page cache.
     pub cache_capacity_bytes: u64,
+}
+
+/// The record cache gets this fraction of `StoreOptions::cache_capacity_bytes`.
+const RECORD_CACHE_SHARE: u64 = 8;
+
+impl StoreOptions {
+    fn record_cache_bytes(&self) -> usize {
+        usize::try_from(self.cache_capacity_bytes / RECORD_CACHE_SHARE).unwrap_or(usize::MAX)
+    }
+
+    fn sled_cache_bytes(&self) -> u64 {
+        self.cache_capacity_bytes - self.cache_capacity_bytes / RECORD_CACHE_SHARE
+    }
 }
 
 impl Default for StoreOptions {
@@ -78,6 +98,8 @@ pub struct MvccStore {
 struct Inner {
     db: sled::Db,
     dir: PathBuf,
+    /// Budget of each view's record cache.
+    record_cache_bytes: usize,
     /// The state readers use; replaced as a whole by `import`.
     view: RwLock<Arc<View>>,
     /// Serialises apply, import, export and `hash`.
@@ -102,6 +124,10 @@ struct View {
     tree: sled::Tree,
     tree_name: &'static [u8],
     index: RwLock<Index>,
+    /// The newest batch blobs; only apply changes it, after its write landed.
+    cache: RwLock<RecordCache>,
+    /// The `meta` of the last blob; only apply changes it, after its write landed.
+    meta: RwLock<Option<IVec>>,
     leases: RwLock<BTreeMap<LeaseId, LeaseEntry>>,
     /// Active alarms, sorted.
     alarms: RwLock<Vec<AlarmMember>>,
@@ -140,7 +166,7 @@ impl MvccStore {
         let marker = read_marker_file(dir)?;
         let config = sled::Config::new()
             .path(dir)
-            .cache_capacity(opts.cache_capacity_bytes);
+            .cache_capacity(opts.sled_cache_bytes());
         // sled's background threads release the directory lock a little after the last
         // handle of a previous open in this process drops; another live process keeps it.
         let deadline = Instant::now() + LOCK_WAIT;
@@ -205,11 +231,13 @@ impl MvccStore {
             }
         }
         let tree = db.open_tree(active)?;
-        let view = load_view(tree, active)?;
+        let record_cache_bytes = opts.record_cache_bytes();
+        let view = load_view(tree, active, record_cache_bytes)?;
         Ok(MvccStore {
             inner: Arc::new(Inner {
                 db,
                 dir: dir.to_path_buf(),
+                record_cache_bytes,
                 view: RwLock::new(Arc::new(view)),
                 writer: Mutex::new(WriterState {
                     fault: None,
@@ -336,7 +364,7 @@ impl MvccStore {
 
     /// The blob stored by the last `apply` that passed one.
     pub fn meta(&self) -> Result<Option<Vec<u8>>, MvccError> {
-        Ok(self.view().tree.get(schema::KEY_META)?.map(|v| v.to_vec()))
+        Ok(read(&self.view().meta).as_ref().map(|v| v.to_vec()))
     }
 
     /// History for watch catch-up: events with `from <= mod_revision <= to` in `range`,
@@ -362,39 +390,30 @@ impl MvccStore {
                 return Ok(Vec::new());
             }
             let mut found: Vec<(Rev, Event)> = Vec::new();
-            let lower = schema::rev_key_lower(from);
-            let upper = schema::rev_key_upper(to);
-            for item in view.tree.range(&lower[..]..&upper[..]) {
-                let (k, v) = item?;
-                let rev = schema::decode_rev_key(&k)?;
-                if limit > 0
-                    && found.len() >= limit
-                    && found.last().is_some_and(|(r, _)| r.main != rev.main)
-                {
-                    break;
+            let cached = read(&view.cache).blobs_from(from);
+            match cached {
+                Some(blobs) => {
+                    for blob in &blobs {
+                        if !collect_events(blob, from, to, range, limit, &mut found)? {
+                            break;
+                        }
+                    }
                 }
-                let record = schema::decode_record(&v)?;
-                if !range.contains(record.key()) {
-                    continue;
+                None => {
+                    // From the blob holding `from` (the last keyed at or below it).
+                    let start = match view.tree.get_lt(schema::batch_key(from + 1))? {
+                        Some((k, _)) if k.first() == Some(&schema::PREFIX_BATCH) => k,
+                        _ => IVec::from(&schema::batch_key(from)[..]),
+                    };
+                    let upper = schema::batch_key(to + 1);
+                    for item in view.tree.range(start..IVec::from(&upper[..])) {
+                        let (k, v) = item?;
+                        let blob = BatchBlob::parse(schema::decode_batch_key(&k)?, v)?;
+                        if !collect_events(&blob, from, to, range, limit, &mut found)? {
+                            break;
+                        }
+                    }
                 }
-                let key = Bytes::copy_from_slice(record.key());
-                let event = match record {
-                    Record::Put { .. } => Event {
-                        kind: EventKind::Put,
-                        kv: kv_from_record(&key, rev, v)?,
-                        prev_kv: None,
-                    },
-                    Record::Tombstone { .. } => Event {
-                        kind: EventKind::Delete,
-                        kv: KeyValue {
-                            key,
-                            mod_revision: rev.main,
-                            ..KeyValue::default()
-                        },
-                        prev_kv: None,
-                    },
-                };
-                found.push((rev, event));
             }
             let prevs: Vec<Option<Rev>> = {
                 let index = read(&view.index);
@@ -406,7 +425,7 @@ impl MvccStore {
             let mut events = Vec::with_capacity(found.len());
             for ((_, mut event), prev) in found.into_iter().zip(prevs) {
                 if let Some(prev) = prev {
-                    if let Some(raw) = view.tree.get(schema::rev_key(prev))? {
+                    if let Some(raw) = fetch(view, prev)? {
                         event.prev_kv = Some(kv_from_record(&event.kv.key, prev, raw)?);
                     }
                 }
@@ -464,11 +483,17 @@ impl MvccStore {
                 });
             }
             let mut h = KvHasher::new();
-            let lower = schema::rev_key_lower(1);
-            let upper = schema::rev_key_upper(at);
-            for item in view.tree.range(&lower[..]..&upper[..]) {
+            let upper = schema::batch_key(at + 1);
+            'blobs: for item in view.tree.range(&schema::batch_key(1)[..]..&upper[..]) {
                 let (k, v) = item?;
-                h.update(&k, &v);
+                let blob = BatchBlob::parse(schema::decode_batch_key(&k)?, v)?;
+                for i in 0..blob.len() {
+                    let rev = blob.rev(i);
+                    if rev.main > at {
+                        break 'blobs;
+                    }
+                    h.update(&schema::rev_name(rev), blob.record_bytes(i)?);
+                }
             }
             Ok(HashKv {
                 hash: h.finish(),
@@ -478,15 +503,30 @@ impl MvccStore {
         })
     }
 
-    /// CRC-32 over every record of the store (revisions, leases, alarms, meta); blocks
-    /// apply while it runs.
+    /// CRC-32 over every record of the store: the format record, leases and alarms as
+    /// stored, each revision record under its revision name (as `hash_kv`), then the
+    /// current and compacted revisions and the meta; blocks apply while it runs.
     pub fn hash(&self) -> Result<u32, MvccError> {
         let _w = lock(&self.inner.writer);
         let view = self.view();
         let mut h = KvHasher::new();
         for item in view.tree.iter() {
             let (k, v) = item?;
-            h.update(&k, &v);
+            if k.first() == Some(&schema::PREFIX_BATCH) {
+                let blob = BatchBlob::parse(schema::decode_batch_key(&k)?, v)?;
+                for i in 0..blob.len() {
+                    h.update(&schema::rev_name(blob.rev(i)), blob.record_bytes(i)?);
+                }
+            } else {
+                h.update(&k, &v);
+            }
+        }
+        let mut state = Vec::with_capacity(16);
+        state.extend_from_slice(&view.current.load(SeqCst).to_be_bytes());
+        state.extend_from_slice(&view.compact.load(SeqCst).to_be_bytes());
+        h.update(b"state", &state);
+        if let Some(meta) = read(&view.meta).as_deref() {
+            h.update(b"meta", meta);
         }
         Ok(h.finish())
     }
@@ -591,7 +631,7 @@ impl MvccStore {
         db.drop_tree(staging_name)?;
         let staging = db.open_tree(staging_name)?;
         let loaded = fill_from_dump(&staging, input).and_then(|()| {
-            let view = load_view(staging.clone(), staging_name)?;
+            let view = load_view(staging.clone(), staging_name, self.inner.record_cache_bytes)?;
             staging.flush()?;
             Ok(view)
         });
@@ -711,11 +751,8 @@ fn init(db: &sled::Db, dir: &Path) -> Result<&'static [u8], MvccError> {
     }
     let name = schema::DATA_TREES[0];
     let tree = db.open_tree(name)?;
-    let mut batch = sled::Batch::default();
-    batch.insert(schema::KEY_FORMAT, &schema::format_value()[..]);
-    batch.insert(schema::KEY_CURRENT, &schema::encode_i64(1)[..]);
-    batch.insert(schema::KEY_COMPACT, &schema::encode_i64(0)[..]);
-    tree.apply_batch(batch)?;
+    // No batch blob yet: revision 1, never compacted, no meta.
+    tree.insert(schema::KEY_FORMAT, &schema::format_value()[..])?;
     let mut marker = sled::Batch::default();
     marker.insert(schema::ACTIVE_TREE_KEY, name);
     marker.insert(schema::MARKER_KEY, &schema::format_value()[..]);
@@ -725,70 +762,105 @@ fn init(db: &sled::Db, dir: &Path) -> Result<&'static [u8], MvccError> {
     Ok(name)
 }
 
-/// Reads a data tree completely, checking every record, and rebuilds the in-memory state.
-fn load_view(tree: sled::Tree, name: &'static [u8]) -> Result<View, MvccError> {
+/// Reads a data tree completely, checking every record, and rebuilds the in-memory state;
+/// the newest blobs fill the record cache.
+fn load_view(
+    tree: sled::Tree,
+    name: &'static [u8],
+    record_cache_bytes: usize,
+) -> Result<View, MvccError> {
     let corrupt = |what: String| MvccError::Corrupt(what);
     let format = tree
         .get(schema::KEY_FORMAT)?
         .ok_or_else(|| corrupt("data tree has no format record".into()))?;
     schema::check_format(&format, "data tree")?;
-    let get_i64 = |key: &[u8], what: &str| -> Result<i64, MvccError> {
-        let v = tree
-            .get(key)?
-            .ok_or_else(|| corrupt(format!("data tree has no {what} record")))?;
-        schema::decode_i64(&v, what)
+    // The state is the last blob's; a store without blobs never applied anything.
+    let last = match tree.scan_prefix([schema::PREFIX_BATCH]).next_back() {
+        Some(item) => {
+            let (k, v) = item?;
+            Some(BatchBlob::parse(schema::decode_batch_key(&k)?, v)?)
+        }
+        None => None,
     };
-    let current = get_i64(schema::KEY_CURRENT, "current revision")?;
-    let compact = get_i64(schema::KEY_COMPACT, "compact revision")?;
+    let (current, compact, meta) = match &last {
+        Some(blob) => {
+            let state = blob.state();
+            if blob.first() > state.current.saturating_add(1) {
+                return Err(corrupt(format!(
+                    "the last batch blob, at {}, is beyond its current revision {}",
+                    blob.first(),
+                    state.current
+                )));
+            }
+            (state.current, state.compact, state.meta.map(IVec::from))
+        }
+        None => (1, 0, None),
+    };
     if current < 1 || compact < 0 || compact > current {
         return Err(corrupt(format!(
-            "current revision {current} and compact revision {compact} do not fit"
+            "current revision {current} and compacted revision {compact} do not fit"
         )));
     }
+    let last_first = last.as_ref().map(BatchBlob::first);
     let mut index = Index::new();
+    let mut cache = RecordCache::new(record_cache_bytes);
     let mut leases: BTreeMap<LeaseId, LeaseEntry> = BTreeMap::new();
     let mut alarms = Vec::new();
+    // The newest revision of the blobs read so far.
+    let mut newest: Revision = 0;
     for item in tree.iter() {
         let (k, v) = item?;
         match k.first() {
             Some(&schema::PREFIX_SINGLETON) => {
-                let known = [
-                    schema::KEY_FORMAT,
-                    schema::KEY_CURRENT,
-                    schema::KEY_COMPACT,
-                    schema::KEY_META,
-                ];
-                if !known.contains(&k.as_ref()) {
+                if k.as_ref() != schema::KEY_FORMAT {
                     return Err(corrupt(format!(
                         "unknown record {:?}",
                         String::from_utf8_lossy(&k)
                     )));
                 }
             }
-            Some(&schema::PREFIX_REV) => {
-                let rev = schema::decode_rev_key(&k)?;
-                if rev.main > current {
+            Some(&schema::PREFIX_BATCH) => {
+                let blob = BatchBlob::parse(schema::decode_batch_key(&k)?, v)?;
+                blob.check()?;
+                let first = blob.first();
+                if first <= newest {
                     return Err(corrupt(format!(
-                        "revision record at {} beyond the current revision {current}",
-                        rev.main
+                        "batch blob at {first} overlaps the one before (up to {newest})"
                     )));
                 }
-                let restored = match schema::decode_record(&v)? {
-                    Record::Put {
-                        key,
-                        create_revision,
-                        version,
-                        lease,
-                        ..
-                    } => index.restore_put(key, rev, create_revision, version, lease),
-                    Record::Tombstone { key } => index.restore_tombstone(key, rev),
-                };
-                restored.map_err(|e| {
-                    corrupt(format!(
-                        "revision record at {}/{}: {e:?}",
-                        rev.main, rev.sub
-                    ))
-                })?;
+                if blob.len() == 0 && Some(first) != last_first {
+                    return Err(corrupt(format!(
+                        "batch blob at {first} holds no record and is not the last"
+                    )));
+                }
+                for i in 0..blob.len() {
+                    let rev = blob.rev(i);
+                    if rev.main > current {
+                        return Err(corrupt(format!(
+                            "revision record at {} beyond the current revision {current}",
+                            rev.main
+                        )));
+                    }
+                    let restored = match schema::decode_record(blob.record_bytes(i)?)? {
+                        Record::Put {
+                            key,
+                            create_revision,
+                            version,
+                            lease,
+                            ..
+                        } => index.restore_put(key, rev, create_revision, version, lease),
+                        Record::Tombstone { key } => index.restore_tombstone(key, rev),
+                    };
+                    restored.map_err(|e| {
+                        corrupt(format!(
+                            "revision record at {}/{}: {e:?}",
+                            rev.main, rev.sub
+                        ))
+                    })?;
+                    newest = rev.main;
+                }
+                newest = newest.max(first);
+                cache.push(blob);
             }
             Some(&schema::PREFIX_LEASE) => {
                 let id = schema::decode_lease_key(&k)?;
@@ -817,6 +889,8 @@ fn load_view(tree: sled::Tree, name: &'static [u8]) -> Result<View, MvccError> {
         tree,
         tree_name: name,
         index: RwLock::new(index),
+        cache: RwLock::new(cache),
+        meta: RwLock::new(meta),
         leases: RwLock::new(leases),
         alarms: RwLock::new(alarms),
         current: AtomicI64::new(current),
@@ -830,7 +904,7 @@ fn fill_from_dump(tree: &sled::Tree, input: &mut dyn std::io::Read) -> Result<()
     let mut r = CrcReader::new(input);
     schema::check_dump_header(&r.exact::<{ schema::DUMP_HEADER_LEN }>().map_err(bad)?)?;
     let mut batch = sled::Batch::default();
-    let mut in_batch = 0usize;
+    let (mut in_batch, mut batch_bytes) = (0usize, 0usize);
     let mut count: u64 = 0;
     loop {
         let [tag] = r.exact::<1>().map_err(bad)?;
@@ -840,12 +914,13 @@ fn fill_from_dump(tree: &sled::Tree, input: &mut dyn std::io::Read) -> Result<()
                 let k = r.bytes(klen).map_err(bad)?;
                 let vlen = u32::from_be_bytes(r.exact::<4>().map_err(bad)?);
                 let v = r.bytes(vlen).map_err(bad)?;
+                batch_bytes += k.len() + v.len();
                 batch.insert(k, v);
                 in_batch += 1;
                 count += 1;
-                if in_batch == 4096 {
+                if in_batch == 4096 || batch_bytes >= 16 << 20 {
                     tree.apply_batch(std::mem::take(&mut batch))?;
-                    in_batch = 0;
+                    (in_batch, batch_bytes) = (0, 0);
                 }
             }
             schema::DUMP_TAG_END => break,
@@ -869,9 +944,13 @@ fn fill_from_dump(tree: &sled::Tree, input: &mut dyn std::io::Read) -> Result<()
 }
 
 /// Builds a `KeyValue` from a put record stored at `rev`; `key` is the key the caller
-/// expects, checked against the record.
-fn kv_from_record(key: &Bytes, rev: Rev, raw: IVec) -> Result<KeyValue, MvccError> {
-    let (create_revision, version, lease, value_offset) = match schema::decode_record(&raw)? {
+/// expects, checked against the record. A long value shares `raw`'s buffer.
+fn kv_from_record<T>(key: &Bytes, rev: Rev, raw: T) -> Result<KeyValue, MvccError>
+where
+    T: AsRef<[u8]> + Send + 'static,
+{
+    let (create_revision, version, lease, value_offset) = match schema::decode_record(raw.as_ref())?
+    {
         Record::Put {
             key: k,
             create_revision,
@@ -894,13 +973,13 @@ fn kv_from_record(key: &Bytes, rev: Rev, raw: IVec) -> Result<KeyValue, MvccErro
             )));
         }
     };
-    let value_len = raw.len() - value_offset;
+    let value_len = raw.as_ref().len() - value_offset;
     let value = if value_len == 0 {
         Bytes::new()
     } else if value_len <= 64 {
-        Bytes::copy_from_slice(&raw[value_offset..])
+        Bytes::copy_from_slice(&raw.as_ref()[value_offset..])
     } else {
-        // Share sled's buffer instead of copying the value.
+        // Share the buffer instead of copying the value.
         Bytes::from_owner(raw).slice(value_offset..)
     };
     Ok(KeyValue {
@@ -911,6 +990,80 @@ fn kv_from_record(key: &Bytes, rev: Rev, raw: IVec) -> Result<KeyValue, MvccErro
         value,
         lease,
     })
+}
+
+/// The stored blob whose revision range holds main revision `main`, if any: the last
+/// one keyed at or below it.
+fn blob_at(tree: &sled::Tree, main: Revision) -> Result<Option<BatchBlob>, MvccError> {
+    match tree.get_lt(schema::batch_key(main.saturating_add(1)))? {
+        Some((k, v)) if k.first() == Some(&schema::PREFIX_BATCH) => {
+            Ok(Some(BatchBlob::parse(schema::decode_batch_key(&k)?, v)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The published record at `rev`: from the record cache, else from sled.
+fn fetch(view: &View, rev: Rev) -> Result<Option<IVec>, MvccError> {
+    if let Some(raw) = read(&view.cache).record(rev) {
+        return Ok(Some(raw));
+    }
+    match blob_at(&view.tree, rev.main)? {
+        Some(blob) => match blob.find(rev) {
+            Some(i) => Ok(Some(blob.record(i)?)),
+            None => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Adds the events of `blob`'s records with `from <= main <= to` whose key is in
+/// `range` to `found`; false once `to` or the limit (never splitting a revision) is
+/// reached, so the caller stops.
+fn collect_events(
+    blob: &BatchBlob,
+    from: Revision,
+    to: Revision,
+    range: &KeyRange,
+    limit: usize,
+    found: &mut Vec<(Rev, Event)>,
+) -> Result<bool, MvccError> {
+    for i in blob.lower_bound(from)..blob.len() {
+        let rev = blob.rev(i);
+        if rev.main > to {
+            return Ok(false);
+        }
+        if limit > 0
+            && found.len() >= limit
+            && found.last().is_some_and(|(r, _)| r.main != rev.main)
+        {
+            return Ok(false);
+        }
+        let raw = blob.record(i)?;
+        let record = schema::decode_record(&raw)?;
+        if !range.contains(record.key()) {
+            continue;
+        }
+        let key = Bytes::copy_from_slice(record.key());
+        let event = match record {
+            Record::Put { .. } => Event {
+                kind: EventKind::Put,
+                kv: kv_from_record(&key, rev, raw)?,
+                prev_kv: None,
+            },
+            Record::Tombstone { .. } => Event {
+                kind: EventKind::Delete,
+                kv: KeyValue {
+                    key,
+                    mod_revision: rev.main,
+                    ..KeyValue::default()
+                },
+                prev_kv: None,
+            },
+        };
+        found.push((rev, event));
+    }
+    Ok(true)
 }
 
 /// The read revision of a range: `requested` if positive, else the current revision.
@@ -947,7 +1100,7 @@ impl Source for ViewSource<'_> {
     }
 
     fn load(&self, key: &Bytes, rev: Rev) -> Result<KeyValue, MvccError> {
-        match self.0.tree.get(schema::rev_key(rev))? {
+        match fetch(self.0, rev)? {
             Some(raw) => kv_from_record(key, rev, raw),
             // The caller retries if a compaction removed it meanwhile.
             None => Err(MvccError::Corrupt(format!(
@@ -1263,7 +1416,7 @@ struct ApplyCtx<'v> {
     main: Revision,
     sub: u32,
     /// Records written by this call, in revision order.
-    pending: Vec<(Rev, IVec)>,
+    pending: BatchBuilder,
     /// Records compaction removes.
     removals: Vec<Rev>,
     /// Keys whose index entries compaction changes (applied after the batch lands).
@@ -1285,16 +1438,13 @@ impl Source for ApplyCtx<'_> {
 
     fn load(&self, key: &Bytes, rev: Rev) -> Result<KeyValue, MvccError> {
         if rev.main > self.base_rev {
-            let i = self
-                .pending
-                .binary_search_by_key(&rev, |(r, _)| *r)
-                .map_err(|_| {
-                    MvccError::Corrupt(format!(
-                        "record {}/{} written by this batch is missing",
-                        rev.main, rev.sub
-                    ))
-                })?;
-            return kv_from_record(key, rev, self.pending[i].1.clone());
+            let raw = self.pending.record(rev).ok_or_else(|| {
+                MvccError::Corrupt(format!(
+                    "record {}/{} written by this batch is missing",
+                    rev.main, rev.sub
+                ))
+            })?;
+            return kv_from_record(key, rev, raw.to_vec());
         }
         ViewSource(self.view).load(key, rev)
     }
@@ -1312,7 +1462,7 @@ impl<'v> ApplyCtx<'v> {
             compact,
             main: rev + 1,
             sub: 0,
-            pending: Vec::new(),
+            pending: BatchBuilder::default(),
             removals: Vec::new(),
             compact_keys: Vec::new(),
             touched: Vec::new(),
@@ -1487,8 +1637,14 @@ impl<'v> ApplyCtx<'v> {
                 self.lease_log.push(LeaseOp::Attach(lease, out.key.clone()));
             }
         }
-        let record = schema::encode_put(&out.key, out.create_revision, out.version, lease, &value);
-        self.pending.push((rev, IVec::from(record)));
+        self.pending.push_put(
+            rev,
+            &out.key,
+            out.create_revision,
+            out.version,
+            lease,
+            &value,
+        )?;
         let kv = KeyValue {
             key: out.key,
             create_revision: out.create_revision,
@@ -1539,8 +1695,7 @@ impl<'v> ApplyCtx<'v> {
             self.lease_log
                 .push(LeaseOp::Detach(out.old_lease, out.key.clone()));
         }
-        self.pending
-            .push((rev, IVec::from(schema::encode_tombstone(key))));
+        self.pending.push_tombstone(rev, key)?;
         self.events.push(Event {
             kind: EventKind::Delete,
             kv: KeyValue {
@@ -1639,8 +1794,43 @@ impl<'v> ApplyCtx<'v> {
         })
     }
 
-    /// Writes everything as one sled batch, then publishes: index compaction, leases,
-    /// alarms, and last the current revision.
+    /// The blobs compaction rewrites (see `compact_blobs`) and the blobs of this call,
+    /// in key order, the last carrying the state.
+    fn prepare(&mut self, meta: Option<&[u8]>) -> Result<(Rewrites, Vec<BatchBlob>), MvccError> {
+        // Records this call wrote and its compaction removed never reach the disk.
+        let (own, mut old): (Vec<Rev>, Vec<Rev>) =
+            self.removals.iter().partition(|r| r.main > self.base_rev);
+        if !own.is_empty() {
+            let own: HashSet<Rev> = own.into_iter().collect();
+            self.pending.remove(|r| own.contains(&r))?;
+        }
+        // Two compactions in one call may name a revision twice.
+        old.sort_unstable();
+        old.dedup();
+        let rewrites = compact_blobs(&self.view.tree, &old)?;
+        let mut chunks = std::mem::take(&mut self.pending).split(schema::BATCH_CHUNK_BYTES)?;
+        match chunks.first_mut() {
+            // The first blob goes where the previous call may have left one without
+            // records, replacing it.
+            Some((first, _)) => *first = self.base_rev + 1,
+            // A blob without records goes where the next call's first blob will.
+            None => chunks.push((self.rev + 1, BatchBuilder::default())),
+        }
+        let last = chunks.len() - 1;
+        let mut blobs = Vec::with_capacity(chunks.len());
+        for (i, (first, chunk)) in chunks.into_iter().enumerate() {
+            let raw = chunk.finish(&BatchState {
+                current: self.rev,
+                compact: self.compact,
+                meta: if i == last { meta } else { None },
+            })?;
+            blobs.push(BatchBlob::parse(first, IVec::from(raw))?);
+        }
+        Ok((rewrites, blobs))
+    }
+
+    /// Writes everything as one sled insert or batch, then publishes: record cache, meta,
+    /// index compaction, leases, alarms, and last the current revision.
     fn commit(mut self, meta: Option<&[u8]>, start: &Savepoint) -> Result<ApplyOutput, MvccError> {
         let view = self.view;
         let rev_changed = self.rev != self.base_rev;
@@ -1664,13 +1854,36 @@ impl<'v> ApplyCtx<'v> {
                 revision: self.rev,
             });
         }
+        let new_meta = match meta {
+            Some(m) => Some(IVec::from(m)),
+            None => read(&view.meta).clone(),
+        };
+        let (rewrites, blobs) = match self.prepare(new_meta.as_deref()) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                self.rollback(start);
+                return Err(e);
+            }
+        };
         let mut batch = sled::Batch::default();
-        for (rev, record) in &self.pending {
-            batch.insert(&schema::rev_key(*rev)[..], record.clone());
+        let mut writes = blobs.len();
+        if blobs
+            .first()
+            .is_some_and(|b| b.first() != self.base_rev + 1)
+        {
+            // The blob without records the previous call may have left at the revision
+            // after it: only the last blob may hold no record. (A blob with records is
+            // keyed at or below its records, so nothing else is stored there.)
+            batch.remove(&schema::batch_key(self.base_rev + 1)[..]);
+            writes += 1;
         }
-        // After the inserts: a record this batch wrote and compacted is removed.
-        for rev in &self.removals {
-            batch.remove(&schema::rev_key(*rev)[..]);
+        for (first, blob) in &rewrites {
+            let key = &schema::batch_key(*first)[..];
+            match blob {
+                Some(blob) => batch.insert(key, blob.raw().clone()),
+                None => batch.remove(key),
+            }
+            writes += 1;
         }
         for (id, status) in &self.lease_status {
             match status {
@@ -1679,34 +1892,55 @@ impl<'v> ApplyCtx<'v> {
                 }
                 None => batch.remove(&schema::lease_key(*id)[..]),
             }
+            writes += 1;
         }
         if alarms_changed {
             if let Some(new) = &self.alarms {
                 for old in read(&view.alarms).iter() {
                     if !new.contains(old) {
                         batch.remove(&schema::alarm_key(old)[..]);
+                        writes += 1;
                     }
                 }
                 for a in new {
                     batch.insert(&schema::alarm_key(a)[..], &[][..]);
+                    writes += 1;
                 }
             }
         }
-        if rev_changed {
-            batch.insert(schema::KEY_CURRENT, &schema::encode_i64(self.rev)[..]);
-        }
         if compact_changed {
-            batch.insert(schema::KEY_COMPACT, &schema::encode_i64(self.compact)[..]);
             // Readers that might miss removed records see this first and retry.
             view.compact.store(self.compact, SeqCst);
         }
-        if let Some(meta) = meta {
-            batch.insert(schema::KEY_META, meta);
-        }
-        if let Err(e) = view.tree.apply_batch(batch) {
+        let landed = match blobs.as_slice() {
+            // The common case: one insert, atomic by itself and cheaper than a batch.
+            [blob] if writes == 1 => view
+                .tree
+                .insert(&schema::batch_key(blob.first())[..], blob.raw().clone())
+                .map(|_| ()),
+            _ => {
+                for blob in &blobs {
+                    batch.insert(&schema::batch_key(blob.first())[..], blob.raw().clone());
+                }
+                view.tree.apply_batch(batch)
+            }
+        };
+        if let Err(e) = landed {
             view.compact.store(self.base_compact, SeqCst);
             self.rollback(start);
             return Err(e.into());
+        }
+        {
+            let mut cache = write(&view.cache);
+            for (first, blob) in rewrites {
+                cache.replace(first, blob);
+            }
+            for blob in blobs {
+                cache.push(blob);
+            }
+        }
+        if meta.is_some() {
+            *write(&view.meta) = new_meta;
         }
         if compact_changed {
             write(&view.index).compact_keys(self.compact, &self.compact_keys);
@@ -1754,6 +1988,74 @@ impl<'v> ApplyCtx<'v> {
     }
 }
 
+/// Blobs compaction changes, by key: the rewrite, or `None` to delete the blob.
+type Rewrites = Vec<(Revision, Option<BatchBlob>)>;
+
+/// The blobs compaction changes: for each stored blob holding a revision of `removals`
+/// (sorted, every one stored), its key and its rewrite without them, `None` when
+/// nothing is left. Reads the blobs from the first to the last removal in one scan.
+fn compact_blobs(tree: &sled::Tree, removals: &[Rev]) -> Result<Rewrites, MvccError> {
+    let mut out = Vec::new();
+    let (Some(first), Some(last)) = (removals.first(), removals.last()) else {
+        return Ok(out);
+    };
+    let missing = |r: Rev| {
+        MvccError::Corrupt(format!(
+            "revision record {}/{} to compact is missing",
+            r.main, r.sub
+        ))
+    };
+    let start = blob_at(tree, first.main)?
+        .ok_or_else(|| missing(*first))?
+        .first();
+    let upper = schema::batch_key(last.main + 1);
+    let mut next = 0usize;
+    for item in tree.range(&schema::batch_key(start)[..]..&upper[..]) {
+        let (k, v) = item?;
+        let blob = BatchBlob::parse(schema::decode_batch_key(&k)?, v)?;
+        if next == removals.len() {
+            break;
+        }
+        if removals[next].main < blob.first() {
+            return Err(missing(removals[next]));
+        }
+        let touched = blob.len() > 0 && blob.rev(blob.len() - 1) >= removals[next];
+        if !touched {
+            continue;
+        }
+        let mut kept = BatchBuilder::default();
+        for i in 0..blob.len() {
+            let rev = blob.rev(i);
+            if next < removals.len() && removals[next] < rev {
+                return Err(missing(removals[next]));
+            }
+            if next < removals.len() && removals[next] == rev {
+                next += 1;
+            } else {
+                kept.push_raw(rev, blob.record_bytes(i)?)?;
+            }
+        }
+        let rewrite = if kept.is_empty() {
+            None
+        } else {
+            // The state of a blob that is not the last is never read: drop its meta.
+            let state = BatchState {
+                meta: None,
+                ..blob.state()
+            };
+            Some(BatchBlob::parse(
+                blob.first(),
+                IVec::from(kept.finish(&state)?),
+            )?)
+        };
+        out.push((blob.first(), rewrite));
+    }
+    match removals.get(next) {
+        Some(r) => Err(missing(*r)),
+        None => Ok(out),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Tests that write to sled directly, which only this file may name.
@@ -1778,10 +2080,28 @@ mod tests {
             .expect("refused")
     }
 
+    /// A blob holding `records`, recording `current` as the state after it.
+    fn blob(records: &[(Rev, Vec<u8>)], current: Revision) -> Vec<u8> {
+        let mut b = BatchBuilder::default();
+        for (rev, record) in records {
+            b.push_raw(*rev, record).expect("push");
+        }
+        b.finish(&BatchState {
+            current,
+            compact: 0,
+            meta: None,
+        })
+        .expect("finish")
+    }
+
+    fn put_k(key: &str, create: Revision, version: i64) -> Vec<u8> {
+        schema::encode_put(key.as_bytes(), create, version, 0, b"v")
+    }
+
     #[test]
     fn unparsable_records_refuse_to_open() {
         let e = reopen_after(|_, t| {
-            t.insert(&schema::rev_key(Rev::new(2, 1))[..], &b"\x07junk"[..])
+            t.insert(&schema::batch_key(2)[..], &b"\x07junk"[..])
                 .expect("insert");
         });
         assert!(matches!(e, MvccError::Corrupt(_)), "{e}");
@@ -1790,22 +2110,290 @@ mod tests {
         });
         assert!(matches!(e, MvccError::Corrupt(_)), "{e}");
         let e = reopen_after(|_, t| {
-            t.insert(schema::KEY_CURRENT, &b"\x01"[..]).expect("insert");
+            // A singleton of format 1.
+            t.insert(&b"\x01current"[..], &b"\x01"[..]).expect("insert");
         });
-        assert!(matches!(e, MvccError::Corrupt(_)), "{e}");
+        assert!(e.to_string().contains("unknown record"), "{e}");
         let e = reopen_after(|_, t| {
             // A record beyond the current revision: half a batch that never was.
-            let rec = schema::encode_put(b"k", 9, 1, 0, b"v");
-            t.insert(&schema::rev_key(Rev::new(9, 0))[..], rec)
-                .expect("insert");
+            let b = blob(&[(Rev::new(9, 0), put_k("k", 2, 2))], 2);
+            t.insert(&schema::batch_key(9)[..], b).expect("insert");
         });
-        assert!(e.to_string().contains("beyond the current revision"), "{e}");
+        assert!(e.to_string().contains("beyond"), "{e}");
+        let e = reopen_after(|_, t| {
+            // A blob without records that is not the last.
+            t.insert(&schema::batch_key(2)[..], blob(&[], 2))
+                .expect("insert");
+            let b = blob(&[(Rev::new(3, 0), put_k("j", 3, 1))], 3);
+            t.insert(&schema::batch_key(3)[..], b).expect("insert");
+        });
+        assert!(e.to_string().contains("holds no record"), "{e}");
+        let e = reopen_after(|_, t| {
+            // Two blobs whose revision ranges overlap.
+            let b = blob(
+                &[
+                    (Rev::new(2, 0), put_k("k", 2, 1)),
+                    (Rev::new(4, 0), put_k("k", 2, 2)),
+                ],
+                4,
+            );
+            t.insert(&schema::batch_key(2)[..], b).expect("insert");
+            let b = blob(&[(Rev::new(3, 0), put_k("j", 3, 1))], 4);
+            t.insert(&schema::batch_key(3)[..], b).expect("insert");
+        });
+        assert!(e.to_string().contains("overlaps"), "{e}");
+        let e = reopen_after(|_, t| {
+            // Out of order inside a blob.
+            let b = blob(&[(Rev::new(2, 0), put_k("k", 2, 1))], 2);
+            let mut raw = b.clone();
+            // Point the only record's revision below the blob's key.
+            let l = schema::BatchLayout::parse(&raw).expect("parse");
+            let at = l.state(&b).meta.map_or(0, <[u8]>::len); // no meta
+            assert_eq!(at, 0);
+            let index = raw.len() - 24 - 16;
+            raw[index..index + 8].copy_from_slice(&1u64.to_be_bytes());
+            t.insert(&schema::batch_key(2)[..], raw).expect("insert");
+        });
+        assert!(matches!(e, MvccError::Corrupt(_)), "{e}");
         let e = reopen_after(|db, _| {
             let mut v = schema::format_value();
             v[11] += 1;
             db.insert(schema::MARKER_KEY, &v[..]).expect("insert");
         });
         assert!(e.to_string().contains("format version"), "{e}");
+    }
+
+    /// Every batch blob in the store's data tree: key and number of records.
+    fn blobs(store: &MvccStore) -> Vec<(Revision, usize)> {
+        store
+            .view()
+            .tree
+            .scan_prefix([schema::PREFIX_BATCH])
+            .map(|item| {
+                let (k, v) = item.expect("read");
+                let first = schema::decode_batch_key(&k).expect("key");
+                (first, BatchBlob::parse(first, v).expect("blob").len())
+            })
+            .collect()
+    }
+
+    fn put(k: &str, v: &str) -> Request {
+        Request::Put(PutRequest {
+            key: Bytes::copy_from_slice(k.as_bytes()),
+            value: Bytes::copy_from_slice(v.as_bytes()),
+            ..PutRequest::default()
+        })
+    }
+
+    fn get(store: &MvccStore, k: &str, at: Revision) -> Option<KeyValue> {
+        store
+            .range(&RangeRequest {
+                range: KeyRange::new(Bytes::copy_from_slice(k.as_bytes()), Bytes::new()),
+                revision: at,
+                ..RangeRequest::default()
+            })
+            .expect("range")
+            .kvs
+            .into_iter()
+            .next()
+    }
+
+    #[test]
+    fn one_apply_call_is_one_blob_and_state_rides_on_the_last() {
+        tracing::info!("a call writes one blob; a call without records leaves one at the next revision, which the next call replaces");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = MvccStore::open(dir.path(), &StoreOptions::default()).expect("open");
+        assert!(blobs(&store).is_empty());
+        store
+            .apply(
+                [&put("a", "1"), &put("b", "1"), &put("a", "2")],
+                Some(b"m1"),
+            )
+            .expect("apply");
+        assert_eq!(blobs(&store), vec![(2, 3)]);
+        store.apply([], Some(b"m2")).expect("meta only");
+        assert_eq!(blobs(&store), vec![(2, 3), (5, 0)]);
+        store
+            .apply([&Request::LeaseGrant { id: 7, ttl: 10 }], None)
+            .expect("grant");
+        assert_eq!(blobs(&store), vec![(2, 3), (5, 0)]);
+        store.apply([&put("c", "1")], None).expect("apply");
+        assert_eq!(blobs(&store), vec![(2, 3), (5, 1)]);
+        assert_eq!(store.meta().expect("meta").as_deref(), Some(&b"m2"[..]));
+        drop(store);
+        let store = MvccStore::open(dir.path(), &StoreOptions::default()).expect("reopen");
+        assert_eq!(store.current_revision(), 5);
+        assert_eq!(store.meta().expect("meta").as_deref(), Some(&b"m2"[..]));
+        assert_eq!(store.lease(7).map(|l| l.ttl), Some(10));
+        assert_eq!(get(&store, "a", 0).map(|kv| kv.version), Some(2));
+
+        // A large call is cut into blobs of about BATCH_CHUNK_BYTES between revisions;
+        // the last carries the state.
+        let value = "v".repeat(1000);
+        let reqs: Vec<Request> = (0..40).map(|i| put(&format!("big{i}"), &value)).collect();
+        let out = store.apply(reqs.iter(), Some(b"m3")).expect("apply");
+        assert_eq!(out.revision, 45);
+        let stored = blobs(&store);
+        let big = &stored[2..];
+        assert!(big.len() >= 3, "{stored:?}");
+        assert_eq!(big[0].0, 6);
+        assert_eq!(big.iter().map(|(_, n)| n).sum::<usize>(), 40);
+        drop(store);
+        let store = MvccStore::open(dir.path(), &StoreOptions::default()).expect("reopen");
+        assert_eq!(store.current_revision(), 45);
+        assert_eq!(store.meta().expect("meta").as_deref(), Some(&b"m3"[..]));
+        for i in 0..40 {
+            let kv = get(&store, &format!("big{i}"), 0).expect("big");
+            assert_eq!(kv.mod_revision, 6 + i);
+        }
+        let all = KeyRange::new(&b"big"[..], &b"bih"[..]);
+        assert_eq!(
+            store
+                .events(&all, 1, Revision::MAX, 0)
+                .expect("events")
+                .len(),
+            40
+        );
+        assert_eq!(
+            store
+                .events(&all, 1, Revision::MAX, 7)
+                .expect("events")
+                .len(),
+            7
+        );
+    }
+
+    #[test]
+    fn compaction_rewrites_and_deletes_blobs() {
+        tracing::info!(
+            "compaction rewrites a blob without the removed records and deletes blobs it empties"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = MvccStore::open(dir.path(), &StoreOptions::default()).expect("open");
+        // Blob 2: a@2 b@3 a@4. Blob 5: c@5 c@6. Blob 7: a@7.
+        store
+            .apply([&put("a", "1"), &put("b", "1"), &put("a", "2")], None)
+            .expect("apply");
+        store
+            .apply([&put("c", "1"), &put("c", "2")], None)
+            .expect("apply");
+        store.apply([&put("a", "3")], None).expect("apply");
+        let h = store.hash_kv(7).expect("hash");
+        store
+            .apply([&Request::Compact { revision: 4 }], None)
+            .expect("compact");
+        assert_eq!(blobs(&store), vec![(2, 2), (5, 2), (7, 1), (8, 0)]);
+        assert_eq!(get(&store, "a", 4).map(|kv| kv.mod_revision), Some(4));
+        assert_eq!(get(&store, "b", 4).map(|kv| kv.mod_revision), Some(3));
+        assert_ne!(store.hash_kv(7).expect("hash"), h, "fewer records");
+        // Compacting at 7 removes a@4, c@5: blob 2 keeps b@3, blob 5 keeps c@6.
+        // The compaction's own blob (at 8, no records) is replaced by the next call's.
+        store
+            .apply([&Request::Compact { revision: 7 }, &put("d", "1")], None)
+            .expect("compact");
+        assert_eq!(blobs(&store), vec![(2, 1), (5, 1), (7, 1), (8, 1)]);
+        // A compaction that empties blobs deletes them; one that removes records written
+        // by the same call never writes them.
+        store
+            .apply(
+                [
+                    &Request::DeleteRange(DeleteRangeRequest {
+                        range: KeyRange::new(&b"b"[..], &b"d"[..]),
+                        prev_kv: false,
+                    }),
+                    &put("d", "2"),
+                    &Request::Compact { revision: 10 },
+                ],
+                None,
+            )
+            .expect("delete and compact");
+        // b@3 c@6 d@8 are gone (deleted, tombstones compacted); blob 9 keeps d@10 only.
+        assert_eq!(blobs(&store), vec![(7, 1), (9, 1)]);
+        assert_eq!(get(&store, "d", 0).map(|kv| kv.mod_revision), Some(10));
+        assert_eq!(get(&store, "a", 0).map(|kv| kv.mod_revision), Some(7));
+        let hash = store.hash().expect("hash");
+        let kv_hash = store.hash_kv(0).expect("hash_kv");
+        drop(store);
+        let store = MvccStore::open(dir.path(), &StoreOptions::default()).expect("reopen");
+        assert_eq!(
+            (store.current_revision(), store.compact_revision()),
+            (10, 10)
+        );
+        assert_eq!(store.hash().expect("hash"), hash);
+        assert_eq!(store.hash_kv(0).expect("hash_kv"), kv_hash);
+    }
+
+    #[test]
+    fn hashes_do_not_depend_on_grouping() {
+        tracing::info!("the same requests in different apply calls give the same hashes");
+        let reqs: Vec<Request> = (0..40)
+            .map(|i| put(&format!("k{}", i % 7), &format!("v{i}")))
+            .chain([Request::Compact { revision: 20 }])
+            .chain((40..50).map(|i| put(&format!("k{}", i % 7), &format!("v{i}"))))
+            .collect();
+        let (_d1, one) = {
+            let d = tempfile::tempdir().expect("tempdir");
+            let s = MvccStore::open(d.path(), &StoreOptions::default()).expect("open");
+            (d, s)
+        };
+        let (_d2, many) = {
+            let d = tempfile::tempdir().expect("tempdir");
+            let s = MvccStore::open(d.path(), &StoreOptions::default()).expect("open");
+            (d, s)
+        };
+        one.apply(reqs.iter(), Some(b"m")).expect("apply");
+        for chunk in reqs.chunks(3) {
+            many.apply(chunk.iter(), Some(b"m")).expect("apply");
+        }
+        assert_ne!(blobs(&one).len(), blobs(&many).len());
+        assert_eq!(one.hash_kv(0).expect("h"), many.hash_kv(0).expect("h"));
+        assert_eq!(one.hash_kv(30).expect("h"), many.hash_kv(30).expect("h"));
+        assert_eq!(one.hash().expect("h"), many.hash().expect("h"));
+        let all = KeyRange::new(&b"\0"[..], &b"\0"[..]);
+        assert_eq!(
+            one.events(&all, 20, Revision::MAX, 0).expect("events"),
+            many.events(&all, 20, Revision::MAX, 0).expect("events")
+        );
+    }
+
+    #[test]
+    fn reads_find_records_past_the_cache() {
+        tracing::info!(
+            "with a record cache far smaller than the history, reads and prev_kv come from sled"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = StoreOptions {
+            cache_capacity_bytes: 8 * 1024,
+        };
+        let store = MvccStore::open(dir.path(), &opts).expect("open");
+        let value = "x".repeat(200);
+        for round in 0..20 {
+            let reqs: Vec<Request> = (0..5)
+                .map(|k| put(&format!("k{k}"), &format!("{round}{value}")))
+                .collect();
+            let out = store.apply(reqs.iter(), None).expect("apply");
+            for e in &out.events {
+                let prev = e.prev_kv.as_ref().map(|p| p.value.clone());
+                if round == 0 {
+                    assert_eq!(prev, None);
+                } else {
+                    assert_eq!(prev, Some(Bytes::from(format!("{}{value}", round - 1))));
+                }
+            }
+        }
+        assert!(read(&store.view().cache).bytes() <= 1024);
+        let all = KeyRange::new(&b"\0"[..], &b"\0"[..]);
+        let events = store.events(&all, 2, Revision::MAX, 0).expect("events");
+        assert_eq!(events.len(), 100);
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.kv.mod_revision, 2 + i as i64);
+            assert_eq!(e.kv.version, 1 + i as i64 / 5);
+            assert_eq!(e.prev_kv.is_some(), i >= 5);
+        }
+        for at in [2, 7, 50, 101] {
+            let kv = get(&store, "k0", at).expect("k0");
+            assert_eq!(kv.mod_revision, 2 + 5 * ((at - 2) / 5));
+        }
     }
 }
 
@@ -1835,7 +2423,7 @@ mod baseline {
                 let mut batch = sled::Batch::default();
                 for _ in 0..64 {
                     main += 1;
-                    batch.insert(&schema::rev_key(Rev::new(main, 0))[..], &value[..]);
+                    batch.insert(&schema::rev_name(Rev::new(main, 0))[..], &value[..]);
                 }
                 tree.apply_batch(batch).expect("batch");
             }
@@ -1847,7 +2435,7 @@ mod baseline {
             let start = Instant::now();
             for i in 0..500i64 {
                 let main = 1 + (i * 7919) % main;
-                let got = tree.get(schema::rev_key(Rev::new(main, 0))).expect("get");
+                let got = tree.get(schema::rev_name(Rev::new(main, 0))).expect("get");
                 assert!(got.is_some());
             }
             best = best.min(start.elapsed());

@@ -1390,3 +1390,186 @@ fn perf() {
     drop(MvccStore::open(dir.path(), &StoreOptions::default()).expect("open"));
     println!("open a fresh store: {:?}", start.elapsed());
 }
+
+/// Process-wide counters from `/proc/self/io` and `/proc/self/stat`: bytes handed to
+/// `write(2)`, bytes the kernel counted as sent to storage, and CPU time of every thread
+/// (sled's flusher and io threads included).
+#[derive(Clone, Copy, Debug)]
+struct ProcCost {
+    wchar: u64,
+    write_bytes: u64,
+    cpu: Duration,
+}
+
+fn proc_cost() -> ProcCost {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    ProcCost {
+        wchar: field("wchar:"),
+        write_bytes: field("write_bytes:"),
+        // USER_HZ is 100 on every Linux we run on.
+        cpu: Duration::from_millis(ticks * 10),
+    }
+}
+
+/// CPU time of the calling thread (time it ran, not time it waited for a core), from
+/// `/proc/thread-self/schedstat`.
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = stat
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns)
+}
+
+fn overwrite_batch(n: usize, next: &mut u64, keys: u64, value: &Bytes) -> Vec<Request> {
+    (0..n)
+        .map(|_| {
+            *next += 1;
+            Request::Put(PutRequest {
+                key: Bytes::from(format!("/registry/pods/ns/pod-{:05}", *next % keys)),
+                value: value.clone(),
+                ..PutRequest::default()
+            })
+        })
+        .collect()
+}
+
+/// What the state machine stores with every batch: a last-applied log id and membership.
+const BENCH_META: [u8; 48] = [3u8; 48];
+const BENCH_KEYS: u64 = 10_000;
+
+/// A store holding `BENCH_KEYS` keys with `value`; returns the next key counter.
+fn bench_store(value: &Bytes) -> (tempfile::TempDir, MvccStore, u64) {
+    let (d, s) = open_tmp();
+    let mut next = 0u64;
+    for _ in 0..(BENCH_KEYS / 100) {
+        let reqs = overwrite_batch(100, &mut next, BENCH_KEYS, value);
+        s.apply(reqs.iter(), Some(&BENCH_META)).expect("fill");
+    }
+    s.sync().expect("sync");
+    (d, s, next)
+}
+
+/// Apply time per batch of overwrites (so every put loads its previous version). Run
+/// alone: `cargo test --release --lib mvcc::store_tests::write_cost -- --ignored
+/// --nocapture --test-threads=1`.
+#[test]
+#[ignore = "benchmark; prints figures"]
+fn write_cost_apply() {
+    for value_len in [256usize, 1024] {
+        let value = Bytes::from(vec![7u8; value_len]);
+        let (_d, s, mut next) = bench_store(&value);
+        for batch in [1usize, 14, 64] {
+            let rounds = 7;
+            let per_round = (2000 / batch).max(20);
+            let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let batches: Vec<Vec<Request>> = (0..per_round)
+                    .map(|_| overwrite_batch(batch, &mut next, BENCH_KEYS, &value))
+                    .collect();
+                let (start, start_cpu) = (Instant::now(), thread_cpu());
+                for reqs in &batches {
+                    s.apply(reqs.iter(), Some(&BENCH_META)).expect("apply");
+                }
+                cpu.push((thread_cpu() - start_cpu) / per_round as u32);
+                wall.push(start.elapsed() / per_round as u32);
+            }
+            wall.sort();
+            cpu.sort();
+            println!(
+                "apply {batch:>2} x {value_len:>4} B overwrites: CPU median {:?} best {:?}, \
+                 wall median {:?} best {:?} per batch",
+                cpu[rounds / 2],
+                cpu[0],
+                wall[rounds / 2],
+                wall[0]
+            );
+        }
+    }
+}
+
+/// Bytes written to disk and CPU (all threads) per put under a sustained apply loop of
+/// batches of 14 overwrites, with sled's periodic flush running: once as fast as apply
+/// goes, once paced at 4000 puts/s (about a follower's rate under the cluster benchmark;
+/// the pause is pacing, not waiting for state).
+#[test]
+#[ignore = "benchmark; prints figures"]
+fn write_cost_disk() {
+    const BATCH: usize = 14;
+    for (value_len, paced, puts) in [
+        (256usize, false, 100_000usize),
+        (1024, false, 100_000),
+        (256, true, 40_000),
+    ] {
+        let value = Bytes::from(vec![7u8; value_len]);
+        let (_d, s, mut next) = bench_store(&value);
+        let batches: Vec<Vec<Request>> = (0..puts / BATCH)
+            .map(|_| overwrite_batch(BATCH, &mut next, BENCH_KEYS, &value))
+            .collect();
+        let puts = (batches.len() * BATCH) as u64;
+        let pace = Duration::from_secs(1) * BATCH as u32 / 4000;
+        let before = proc_cost();
+        let start = Instant::now();
+        let mut busy = Duration::ZERO;
+        for (i, reqs) in batches.iter().enumerate() {
+            if paced {
+                let due = start + pace * i as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            let t = Instant::now();
+            s.apply(reqs.iter(), Some(&BENCH_META)).expect("apply");
+            busy += t.elapsed();
+        }
+        s.sync().expect("sync");
+        let after = proc_cost();
+        println!(
+            "{puts} puts of {value_len} B, batches of {BATCH}{}: {} B written/put \
+             ({} B passed to write(2)/put), CPU {:.1} us/put (all threads), apply \
+             {:.1} us/put, size on disk {} MiB",
+            if paced { ", paced 4000/s" } else { "" },
+            (after.write_bytes - before.write_bytes) / puts,
+            (after.wchar - before.wchar) / puts,
+            (after.cpu - before.cpu).as_secs_f64() * 1e6 / puts as f64,
+            busy.as_secs_f64() * 1e6 / puts as f64,
+            s.size_on_disk() >> 20
+        );
+    }
+}
+
+/// Apply of batches of 64 overwrites of 256 B for a few seconds, for a profiler:
+/// `perf record --call-graph dwarf <test binary> mvcc::store_tests::apply_profile --ignored`.
+#[test]
+#[ignore = "benchmark; for profiling"]
+fn apply_profile() {
+    let value = Bytes::from(vec![7u8; 256]);
+    let (_d, s, mut next) = bench_store(&value);
+    let batches: Vec<Vec<Request>> = (0..2000)
+        .map(|_| overwrite_batch(64, &mut next, BENCH_KEYS, &value))
+        .collect();
+    let start = Instant::now();
+    for reqs in &batches {
+        s.apply(reqs.iter(), Some(&BENCH_META)).expect("apply");
+    }
+    println!(
+        "{:?} per batch of 64",
+        start.elapsed() / batches.len() as u32
+    );
+}
