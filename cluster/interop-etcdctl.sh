@@ -32,7 +32,7 @@ done
 
 start() {
     local n=$1
-    "$BIN" serve --name "$n" --data-dir "$WORK/$n" \
+    "$BIN" serve --name "$n" --data-dir "$WORK/$n" --secure-port 0 \
         --listen-client-urls "http://127.0.0.1:${CPORT[$n]}" \
         --listen-peer-urls "http://127.0.0.1:${PPORT[$n]}" \
         --initial-cluster "$CLUSTER" --initial-cluster-token interop \

@@ -554,3 +554,66 @@ async fn maintenance_status_hashkv_alarm_defrag_snapshot() {
 fn tracing_like(phase: &str) {
     eprintln!("--- {phase}");
 }
+
+/// One HTTP/1.1 request over a plain TCP connection; returns (status, body).
+fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let code = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_gateway_speaks_grpc_gateway_json() {
+    let cluster = Cluster::start(1).await;
+    let port = cluster.members[0].client_port;
+    tracing_like("put and range with base64 keys and string integers");
+    // key "foo", value "bar"
+    let (code, body) = http_post(port, "/v3/kv/put", r#"{"key":"Zm9v","value":"YmFy"}"#);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"revision\":\""), "{body}");
+    let (code, body) = http_post(port, "/v3/kv/range", r#"{"key":"Zm9v"}"#);
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["kvs"][0]["value"], "YmFy");
+    assert_eq!(v["count"], "1");
+    tracing_like("txn, lease grant, delete");
+    let (code, body) = http_post(
+        port,
+        "/v3/kv/txn",
+        r#"{"compare":[{"key":"Zm9v","result":"EQUAL","target":"VALUE","value":"YmFy"}],"success":[{"request_put":{"key":"Zm9v","value":"YmF6"}}]}"#,
+    );
+    assert_eq!(code, 200);
+    assert!(body.contains("\"succeeded\":true"), "{body}");
+    let (code, body) = http_post(port, "/v3/lease/grant", r#"{"TTL":30}"#);
+    assert_eq!(code, 200);
+    assert!(body.contains("\"TTL\":\"30\""), "{body}");
+    let (code, body) = http_post(port, "/v3/kv/deleterange", r#"{"key":"Zm9v"}"#);
+    assert_eq!(code, 200);
+    assert!(body.contains("\"deleted\":\"1\""), "{body}");
+    tracing_like("bad input gets a grpc-gateway error");
+    let (code, body) = http_post(port, "/v3/kv/put", r#"{"key":"!!notbase64","value":"x"}"#);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("\"code\":3"));
+    let (code, body) = http_post(port, "/v3/kv/put", r#"{"value":"YmFy"}"#);
+    assert_eq!(code, 400);
+    assert!(body.contains("etcdserver: key is not provided"), "{body}");
+}

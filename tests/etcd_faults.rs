@@ -393,7 +393,7 @@ async fn foreign_or_corrupt_data_dirs_are_refused() {
         let port = common::free_port();
         let peer = common::free_port();
         std::process::Command::new(common::binary())
-            .args(["serve", "--name", name, "--data-dir"])
+            .args(["serve", "--secure-port", "0", "--name", name, "--data-dir"])
             .arg(data)
             .args(["--listen-client-urls", &format!("http://127.0.0.1:{port}")])
             .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])

@@ -8,6 +8,7 @@
 mod cluster;
 mod convert;
 mod error;
+mod gateway;
 mod http;
 mod kv;
 mod lease;
@@ -59,7 +60,10 @@ pub fn router(store: Store, progress_interval: Duration) -> axum::Router {
             .max_encoding_message_size(usize::MAX),
         );
     let routes = builder.routes();
-    routes.into_axum_router().merge(http::router(store))
+    routes
+        .into_axum_router()
+        .merge(http::router(store.clone()))
+        .merge(gateway::router(store))
 }
 
 /// Runs a unary handler, counting it in go-grpc-prometheus' metric names.

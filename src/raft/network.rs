@@ -135,6 +135,7 @@ impl PeerClient {
         }
         let request = tonic::Request::new(Frame { payload });
         let fut = call(self.grpc.clone(), request);
+        let started = std::time::Instant::now();
         let response = match tokio::time::timeout(timeout, fut).await {
             Err(_) => {
                 return Err(PeerError::Timeout {
@@ -145,6 +146,8 @@ impl PeerClient {
             Ok(Err(status)) => return Err(status_error(&self.url, status)),
             Ok(Ok(response)) => response,
         };
+        metrics::histogram!("etcd_network_peer_round_trip_time_seconds", "To" => self.url.clone())
+            .record(started.elapsed().as_secs_f64());
         decode(&response.get_ref().payload).map_err(|status| PeerError::Failed {
             url: self.url.clone(),
             message: status.message().to_owned(),

@@ -10,6 +10,8 @@
 //! half-written; `mod_revision` of a returned object is the revision of its last write.
 
 pub mod embedded;
+pub mod etcd;
+pub mod instrumented;
 
 pub mod keys;
 

@@ -210,6 +210,7 @@ impl Cluster {
             .args(["--initial-cluster-state", state])
             .args(["--initial-cluster-token", &self.token])
             .args(["--heartbeat-interval", "100", "--election-timeout", "1000"])
+            .args(["--secure-port", "0"])
             .args(&m.extra_args)
             .env("RUST_LOG", "info,openraft=warn")
             .stdout(Stdio::null())
