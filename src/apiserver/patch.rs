@@ -85,7 +85,8 @@ pub async fn patch(
             }
             BodyType::MergePatch => merge_patch(&mut target, &patch_doc),
             BodyType::StrategicMergePatch | BodyType::ApplyPatch => {
-                strategic::apply(&mut target, &patch_doc, res).map_err(ApiError::bad_request)?;
+                strategic::apply(&mut target, &patch_doc, res.group, version, res.kind)
+                    .map_err(ApiError::bad_request)?;
             }
             _ => {
                 return Err(ApiError::unsupported_media_type(

@@ -4,55 +4,61 @@
 //! `$deleteFromPrimitiveList/<f>` and `$setElementOrder/<f>` are honoured — what
 //! `kubectl apply` and `kubectl edit` send.
 //!
-//! Invariant: merge keys come from the table below (upstream's `patchMergeKey` tags);
-//! a list without one is replaced, as upstream does for atomic lists.
+//! Invariant: merge keys and strategies come from the OpenAPI extension table (one
+//! table for the documents and the server: upstream's `patchStrategy`/`patchMergeKey`
+//! per type and field); a list without a merge strategy is replaced, as upstream does
+//! for atomic lists.
 
 use serde_json::{Map, Value};
 
-use crate::registry::Resource;
-
-/// The merge key of list field `field` under `parent` (the enclosing field names),
-/// and whether it is a merge-strategy primitive list.
-fn merge_strategy(parent: &[String], field: &str) -> Option<Option<&'static str>> {
-    let under = |name: &str| parent.iter().any(|p| p == name);
-    let key = match field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "volumes"
-        | "env"
-        | "imagePullSecrets"
-        | "resourceClaims"
-        | "schedulingGates" => "name",
-        "volumeMounts" => "mountPath",
-        "volumeDevices" => "devicePath",
-        "ports"
-            if under("containers") || under("initContainers") || under("ephemeralContainers") =>
-        {
-            "containerPort"
-        }
-        "ports" if under("spec") && !under("template") => "port",
-        "hostAliases" => "ip",
-        "conditions" => "type",
-        "ownerReferences" => "uid",
-        "topologySpreadConstraints" => "topologyKey",
-        "secrets" if parent.is_empty() => "name",
-        "addresses" if under("status") => "type",
-        "finalizers" => return Some(None),
-        _ => return None,
-    };
-    Some(Some(key))
+/// The patch semantics of one schema position: the kind and the path to it.
+#[derive(Clone, Copy)]
+struct Schema<'a> {
+    group: &'a str,
+    version: &'a str,
+    kind: &'a str,
 }
 
-/// Applies `patch` to `target` in place.
-pub fn apply(target: &mut Value, patch: &Value, _res: &Resource) -> Result<(), String> {
-    let merged = merge_value(Some(target.clone()), patch, &[])?;
+impl Schema<'_> {
+    /// How list field `field` under `parent` merges: `Some(Some(key))` by merge key,
+    /// `Some(None)` as a set of primitives, `None` atomically (replaced). The facts are
+    /// the OpenAPI extension table's (upstream's `patchStrategy`/`patchMergeKey`).
+    fn list_strategy(&self, parent: &[String], field: &str) -> Option<Option<&'static str>> {
+        let f = crate::apiserver::openapi::patch_meta::field_at(
+            self.group,
+            self.version,
+            self.kind,
+            parent,
+            field,
+        )?;
+        if !f.strategy.split(',').any(|s| s == "merge") {
+            return None;
+        }
+        Some((!f.merge_key.is_empty()).then_some(f.merge_key))
+    }
+}
+
+/// Applies `patch` to `target` (an object of `group`/`version`/`kind`) in place.
+pub fn apply(
+    target: &mut Value,
+    patch: &Value,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Result<(), String> {
+    let schema = Schema {
+        group,
+        version,
+        kind,
+    };
+    let merged = merge_value(schema, Some(target.clone()), patch, &[])?;
     *target = merged.unwrap_or(Value::Null);
     Ok(())
 }
 
 /// Merges `patch` into `orig`; None means "delete this value".
 fn merge_value(
+    schema: Schema<'_>,
     orig: Option<Value>,
     patch: &Value,
     path: &[String],
@@ -110,8 +116,8 @@ fn merge_value(
                 let mut child_path = path.to_vec();
                 child_path.push(k.clone());
                 let merged = match v {
-                    Value::Array(items) => merge_list(out.remove(k), items, path, k)?,
-                    Value::Object(_) => merge_value(out.remove(k), v, &child_path)?,
+                    Value::Array(items) => merge_list(schema, out.remove(k), items, path, k)?,
+                    Value::Object(_) => merge_value(schema, out.remove(k), v, &child_path)?,
                     other => Some(other.clone()),
                 };
                 match merged {
@@ -127,7 +133,7 @@ fn merge_value(
                 if let (Some(Value::Array(list)), Some(order)) =
                     (out.get_mut(&field), order.as_array())
                 {
-                    let key = merge_strategy(path, &field).flatten();
+                    let key = schema.list_strategy(path, &field).flatten();
                     reorder(list, order, key);
                 }
             }
@@ -142,12 +148,13 @@ fn merge_value(
 
 /// Merges list field `field` (patch `items`) into the original list.
 fn merge_list(
+    schema: Schema<'_>,
     orig: Option<Value>,
     items: &[Value],
     parent: &[String],
     field: &str,
 ) -> Result<Option<Value>, String> {
-    let Some(strategy) = merge_strategy(parent, field) else {
+    let Some(strategy) = schema.list_strategy(parent, field) else {
         // Atomic list: replaced, minus directive-only elements.
         let mut clean: Vec<Value> = items.to_vec();
         for item in &mut clean {
@@ -201,7 +208,7 @@ fn merge_list(
                 match pos {
                     Some(p) => {
                         let orig = std::mem::take(&mut list[p]);
-                        match merge_value(Some(orig), item, &child_path)? {
+                        match merge_value(schema, Some(orig), item, &child_path)? {
                             Some(m) => list[p] = m,
                             None => {
                                 list.remove(p);
@@ -209,7 +216,7 @@ fn merge_list(
                         }
                     }
                     None => {
-                        if let Some(m) = merge_value(None, item, &child_path)? {
+                        if let Some(m) = merge_value(schema, None, item, &child_path)? {
                             list.push(m);
                         }
                     }
@@ -259,16 +266,25 @@ fn strip_directives(m: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::Resource;
     use serde_json::json;
 
-    fn res() -> Resource {
-        crate::registry::kinds::all().remove(0)
+    fn res(resource: &str) -> Resource {
+        crate::registry::kinds::all()
+            .into_iter()
+            .find(|r| r.resource == resource)
+            .expect("registered")
+    }
+
+    fn smp_on(resource: &str, orig: Value, patch: Value) -> Value {
+        let r = res(resource);
+        let mut t = orig;
+        apply(&mut t, &patch, r.group, r.storage_version(), r.kind).expect("patch applies");
+        t
     }
 
     fn smp(orig: Value, patch: Value) -> Value {
-        let mut t = orig;
-        apply(&mut t, &patch, &res()).expect("patch applies");
-        t
+        smp_on("deployments", orig, patch)
     }
 
     #[test]
@@ -299,7 +315,7 @@ mod tests {
             "spec": {"containers": [{"name": "b", "$patch": "delete"}]},
             "data": {"drop": null}
         });
-        let out = smp(orig, patch);
+        let out = smp_on("pods", orig, patch);
         assert_eq!(out["metadata"]["finalizers"], json!(["y"]));
         assert_eq!(out["spec"]["containers"], json!([{"name": "a"}]));
         assert_eq!(out["data"], json!({"k": "v"}));
