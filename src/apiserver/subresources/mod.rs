@@ -17,17 +17,17 @@ use axum::response::Response;
 use super::handlers::Request;
 use super::negotiate::Output;
 use super::status::ApiError;
-use crate::registry::store::Api;
 use crate::registry::Resource;
 
 pub async fn serve(
-    api: &Api,
+    server: &super::ApiServer,
     res: Arc<Resource>,
     version: &str,
     ns: Option<&str>,
     req: Request<'_>,
     out: &Output,
 ) -> Result<Response, ApiError> {
+    let api = &server.api;
     match req.info.subresource.as_str() {
         "finalize" if res.resource == "namespaces" => {
             finalize::serve(api, &res, version, ns, req, out).await
@@ -37,7 +37,7 @@ pub async fn serve(
             pods::serve(api, &res, version, ns, req, out).await
         }
         "token" if res.resource == "serviceaccounts" => {
-            token::serve(api, &res, version, ns, req, out).await
+            token::create(server, &res, ns, req, out).await
         }
         _ => Err(ApiError::not_found_path()),
     }

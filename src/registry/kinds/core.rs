@@ -72,7 +72,7 @@ pub fn resources() -> Vec<Resource> {
             short_names: &["sa"],
             categories: &[],
             storage_prefix: "serviceaccounts",
-            subresources: &[],
+            subresources: &["token"],
             verbs: ALL_VERBS,
             name_rule: NameRule::Subdomain,
             strategy: Arc::new(ServiceAccounts),

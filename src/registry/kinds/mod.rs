@@ -7,6 +7,7 @@
 pub mod admissionregistration;
 pub mod apiextensions;
 pub mod apps;
+pub mod auth;
 pub mod autoscaling;
 pub mod batch;
 pub mod certificates;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<Resource> {
     out.extend(cluster::resources());
     out.extend(apps::resources());
     out.extend(events::resources());
+    out.extend(auth::resources());
     out.extend(autoscaling::resources());
     out.extend(batch::resources());
     out.extend(certificates::resources());
