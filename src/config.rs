@@ -128,6 +128,35 @@ pub struct ServeArgs {
     /// Ordered authorizers: AlwaysAllow, AlwaysDeny.
     #[arg(long, default_value = "AlwaysAllow", value_delimiter = ',')]
     pub authorization_mode: Vec<String>,
+    /// Static bearer tokens: a CSV file of `token,user,uid[,"group1,group2"]` lines.
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+    /// Issuer of service-account tokens (repeatable: the first is written into new
+    /// tokens, all are accepted).
+    #[arg(long, default_value = crate::authn::DEFAULT_ISSUER)]
+    pub service_account_issuer: Vec<String>,
+    /// PEM file of public keys that verify service-account tokens (repeatable;
+    /// default: the signing key's public key).
+    #[arg(long)]
+    pub service_account_key_file: Vec<PathBuf>,
+    /// Private key (PEM) that signs service-account tokens (default: sa.key in
+    /// --cert-dir).
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// Longest lifetime of a requested service-account token (e.g. 24h); 0: no limit.
+    #[arg(long, default_value = "0s")]
+    pub service_account_max_token_expiration: String,
+    /// Issue kubelets' pod-bound projected tokens for a year, warning after the
+    /// requested lifetime.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub service_account_extend_token_expiration: bool,
+    /// jwks_uri of the OIDC discovery document (default:
+    /// https://<advertised address>/openid/v1/jwks).
+    #[arg(long)]
+    pub service_account_jwks_uri: Option<String>,
+    /// Audiences of the API (default: the service-account issuers).
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
     /// Admission plugins to enable besides the defaults.
     #[arg(long, value_delimiter = ',')]
     pub enable_admission_plugins: Vec<String>,
@@ -172,6 +201,20 @@ pub struct ServeArgs {
     /// Client key for the external etcd.
     #[arg(long)]
     pub etcd_keyfile: Option<PathBuf>,
+
+    // ---- graceful shutdown (kube-apiserver's flags) ----
+    /// On SIGTERM, how long /readyz fails before the server stops accepting, so load
+    /// balancers move away first.
+    #[arg(long, default_value = "0s")]
+    pub shutdown_delay_duration: String,
+    /// How long in-flight requests and watches get to finish after the server stops
+    /// accepting.
+    #[arg(long, default_value = "30s")]
+    pub shutdown_watch_termination_grace_period: String,
+    /// Probability (0–0.02) of sending GOAWAY to an HTTP/2 client after a request, so
+    /// long-lived clients spread over replicas behind a load balancer.
+    #[arg(long, default_value_t = 0.0)]
+    pub goaway_chance: f64,
 
     // ---- tuning ----
     /// Proposal batches in flight at once.
@@ -228,6 +271,9 @@ pub struct Config {
     pub max_inflight_batches: usize,
     pub backend_cache_bytes: u64,
     pub kube: Option<KubeConfig>,
+    pub shutdown_delay: Duration,
+    pub shutdown_grace: Duration,
+    pub goaway_chance: f64,
 }
 
 /// The Kubernetes API's settings.
@@ -241,6 +287,8 @@ pub struct KubeConfig {
     pub tls_private_key_file: Option<PathBuf>,
     pub client_ca_file: Option<PathBuf>,
     pub anonymous_auth: bool,
+    /// Authentication: token file, service-account tokens, API audiences.
+    pub authn: crate::authn::AuthnOptions,
     pub authorization_mode: Vec<String>,
     pub enable_admission_plugins: Vec<String>,
     pub disable_admission_plugins: Vec<String>,
@@ -390,6 +438,19 @@ impl ServeArgs {
                     self.service_node_port_range
                 ))
             })?;
+        let max_token = parse_duration(&self.service_account_max_token_expiration)?;
+        let authn = crate::authn::AuthnOptions {
+            anonymous: self.anonymous_auth,
+            token_auth_file: self.token_auth_file.clone(),
+            service_account_issuers: self.service_account_issuer.clone(),
+            service_account_key_files: self.service_account_key_file.clone(),
+            service_account_signing_key_file: self.service_account_signing_key_file.clone(),
+            service_account_max_token_expiration: (!max_token.is_zero()).then_some(max_token),
+            service_account_extend_token_expiration: self.service_account_extend_token_expiration,
+            service_account_jwks_uri: self.service_account_jwks_uri.clone(),
+            api_audiences: self.api_audiences.clone(),
+        };
+        authn.validate().map_err(ConfigError)?;
         Ok(Some(KubeConfig {
             bind: SocketAddr::new(self.bind_address, self.secure_port),
             advertise_address: self.advertise_address,
@@ -402,6 +463,7 @@ impl ServeArgs {
             tls_private_key_file: self.tls_private_key_file.clone(),
             client_ca_file: self.client_ca_file.clone(),
             anonymous_auth: self.anonymous_auth,
+            authn,
             authorization_mode: self.authorization_mode.clone(),
             enable_admission_plugins: self.enable_admission_plugins.clone(),
             disable_admission_plugins: self.disable_admission_plugins.clone(),
@@ -561,6 +623,15 @@ impl ServeArgs {
             max_inflight_batches: self.max_inflight_batches.max(1),
             backend_cache_bytes: self.backend_cache_bytes,
             kube: self.kube_config()?,
+            shutdown_delay: parse_duration(&self.shutdown_delay_duration)?,
+            shutdown_grace: parse_duration(&self.shutdown_watch_termination_grace_period)?,
+            goaway_chance: if (0.0..=0.02).contains(&self.goaway_chance) {
+                self.goaway_chance
+            } else {
+                return Err(ConfigError(
+                    "--goaway-chance must be between 0 and 0.02".into(),
+                ));
+            },
         })
     }
 }

@@ -23,6 +23,19 @@ enum Command {
     Serve(Box<kuberaft::config::ServeArgs>),
     /// Load generators: etcd v3 workloads against any etcd endpoints.
     Bench(Box<kuberaft::bench::BenchArgs>),
+    /// Create (or complete) one PKI for a multi-replica cluster: CA, serving, peer and
+    /// admin certificates, service-account keys and the admin kubeconfig.
+    Certs {
+        /// Directory for the PKI (replicas started with --cert-dir use it).
+        #[arg(long)]
+        cert_dir: std::path::PathBuf,
+        /// Extra host names and IPs the serving and peer certificates must name.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
+        /// The API server URL the admin kubeconfig points at (e.g. the load balancer).
+        #[arg(long, default_value = "https://127.0.0.1:6443")]
+        server: String,
+    },
     /// Snapshot files saved with `etcdctl snapshot save`.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -57,6 +70,23 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Bench(args)) => runtime.block_on(kuberaft::bench::run(*args))?,
         Some(Command::Serve(args)) => runtime.block_on(serve(*args))?,
+        Some(Command::Certs {
+            cert_dir,
+            hosts,
+            server,
+        }) => {
+            let mut all = kuberaft::pki::default_hosts(Some(std::net::IpAddr::V4(
+                std::net::Ipv4Addr::new(10, 96, 0, 1),
+            )));
+            all.extend(hosts);
+            let paths = kuberaft::pki::PkiPaths::new(&cert_dir);
+            kuberaft::pki::ensure(&paths, &kuberaft::pki::PkiRequest { hosts: all, server })?;
+            println!(
+                "PKI in {} (admin kubeconfig: {})",
+                cert_dir.display(),
+                paths.admin_kubeconfig().display()
+            );
+        }
         Some(Command::Snapshot(SnapshotCommand::Restore { file, member })) => {
             let config = member.validate()?;
             let id = kuberaft::node::restore(&file, &config)?;
@@ -75,12 +105,33 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: kuberaft::config::ServeArgs) -> anyhow::Result<()> {
     let config = args.validate()?;
+    let stop = kuberaft::node::StopOptions {
+        delay: config.shutdown_delay,
+        drain_timeout: config.shutdown_grace,
+    };
     let node = kuberaft::node::Node::start(config, Default::default()).await?;
+    print_instructions(&node);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
         _ = term.recv() => tracing::info!("terminated: shutting down"),
     }
-    node.stop().await;
+    node.shutdown_with(&stop).await;
     Ok(())
+}
+
+/// Tells the user where things are, as `cargo run --release` is the first thing they run.
+fn print_instructions(node: &kuberaft::node::Node) {
+    let etcd = node
+        .client_addrs
+        .first()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_default();
+    match &node.kube {
+        Some((addr, kubeconfig)) => eprintln!(
+            "\nkuberaft is serving.\n  Kubernetes API: https://{addr}\n    export KUBECONFIG={}\n    kubectl get namespaces\n  etcd API: {etcd}\n    ETCDCTL_API=3 etcdctl --endpoints {etcd} endpoint status -w table\n",
+            kubeconfig.display()
+        ),
+        None => eprintln!("\nkuberaft is serving the etcd API on {etcd}\n"),
+    }
 }

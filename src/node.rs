@@ -468,7 +468,10 @@ impl Node {
                 client_server_tls.clone(),
                 client_router.clone(),
                 shutdown.clone(),
-                true,
+                server::ServeOptions {
+                    repair_authority: true,
+                    goaway_chance: 0.0,
+                },
             )));
         }
         store.spawn_background(shutdown.clone());
@@ -516,17 +519,69 @@ impl Node {
         self.shutdown.clone()
     }
 
-    /// Stops serving, stops Raft, and makes the state machine durable.
+    /// Stops at once: servers, Raft, and makes the state machine durable.
     pub async fn stop(self) {
+        self.shutdown_with(&StopOptions::default()).await
+    }
+
+    /// A graceful stop (SIGTERM): fail readiness first and wait `delay` so load
+    /// balancers move away, hand leadership to the most caught-up voter, then stop
+    /// accepting, let in-flight requests finish and end watches (clients reconnect
+    /// elsewhere), and stop Raft.
+    pub async fn shutdown_with(self, opts: &StopOptions) {
+        self.store.begin_draining();
+        if !opts.delay.is_zero() {
+            tracing::info!(delay = ?opts.delay, "shutting down: readiness failing, waiting for load balancers");
+            tokio::time::sleep(opts.delay).await;
+        }
+        if self.store.is_leader() {
+            if let Some(target) = self.store.best_successor() {
+                tracing::info!(
+                    target = format!("{target:x}"),
+                    "handing over leadership before shutdown"
+                );
+                let transfer = self.store.move_leader(target);
+                match tokio::time::timeout(Duration::from_secs(10), transfer).await {
+                    Ok(Ok(())) => tracing::info!("leadership handed over"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "leadership transfer failed"),
+                    Err(_) => tracing::warn!("leadership transfer timed out"),
+                }
+            }
+        }
         self.trigger.trigger();
-        for t in self.tasks {
-            let _ = t.await;
+        let drain = async {
+            for t in self.tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(opts.drain_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests did not finish in time; stopping anyway");
         }
         if let Err(e) = self.store.raft().shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
         let mvcc = self.store.mvcc().clone();
         let _ = tokio::task::spawn_blocking(move || mvcc.sync()).await;
+    }
+}
+
+/// How a graceful stop proceeds (`--shutdown-delay-duration`,
+/// `--shutdown-watch-termination-grace-period`).
+#[derive(Clone, Debug)]
+pub struct StopOptions {
+    pub delay: Duration,
+    pub drain_timeout: Duration,
+}
+
+impl Default for StopOptions {
+    fn default() -> Self {
+        StopOptions {
+            delay: Duration::ZERO,
+            drain_timeout: Duration::from_secs(30),
+        }
     }
 }
 

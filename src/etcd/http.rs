@@ -26,6 +26,9 @@ pub fn router(store: Store) -> axum::Router {
 
 /// Why the member is unhealthy, or None.
 async fn check(store: &Store) -> Option<String> {
+    if store.is_draining() {
+        return Some("SHUTTING DOWN".into());
+    }
     if store.leader().is_none() {
         return Some("RAFT NO LEADER".into());
     }

@@ -68,18 +68,30 @@ pub async fn serve(
     router: axum::Router,
     shutdown: Shutdown,
 ) {
-    serve_with(listener, tls, router, shutdown, false).await
+    serve_with(listener, tls, router, shutdown, ServeOptions::default()).await
 }
 
-/// As [`serve`]; with `repair_authority`, HTTP/2 requests whose `:authority` carries a
-/// scheme (etcdctl 3.4 sends `http://host:port`) are repaired before hyper sees them.
+/// Per-listener behaviour.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeOptions {
+    /// Repair HTTP/2 requests whose `:authority` carries a scheme (etcdctl 3.4 sends
+    /// `http://host:port`) before hyper sees them.
+    pub repair_authority: bool,
+    /// After each response, close the connection gracefully (GOAWAY for HTTP/2) with
+    /// this probability, so clients spread over replicas (`--goaway-chance`).
+    pub goaway_chance: f64,
+}
+
+/// As [`serve`], with options.
 pub async fn serve_with(
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
     router: axum::Router,
     mut shutdown: Shutdown,
-    repair_authority: bool,
+    opts: ServeOptions,
 ) {
+    let repair_authority = opts.repair_authority;
+    let goaway = opts.goaway_chance;
     let acceptor = tls.map(TlsAcceptor::from);
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -104,7 +116,14 @@ pub async fn serve_with(
             match acceptor {
                 None if repair_authority => {
                     let io = TokioIo::new(AuthorityFix::new(tcp));
-                    serve_connection(io, router, PeerCertificates::default(), conn_shutdown).await
+                    serve_connection(
+                        io,
+                        router,
+                        PeerCertificates::default(),
+                        conn_shutdown,
+                        goaway,
+                    )
+                    .await
                 }
                 None => {
                     serve_connection(
@@ -112,6 +131,7 @@ pub async fn serve_with(
                         router,
                         PeerCertificates::default(),
                         conn_shutdown,
+                        goaway,
                     )
                     .await
                 }
@@ -141,10 +161,12 @@ pub async fn serve_with(
                             router,
                             certs,
                             conn_shutdown,
+                            goaway,
                         )
                         .await
                     } else {
-                        serve_connection(TokioIo::new(stream), router, certs, conn_shutdown).await
+                        serve_connection(TokioIo::new(stream), router, certs, conn_shutdown, goaway)
+                            .await
                     }
                 }
             }
@@ -161,9 +183,12 @@ async fn serve_connection<I>(
     router: axum::Router,
     certs: PeerCertificates,
     mut shutdown: Shutdown,
+    goaway_chance: f64,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let goaway = Arc::new(tokio::sync::Notify::new());
+    let signal = goaway.clone();
     let service = tower::ServiceExt::map_request(
         router,
         move |mut req: http::Request<hyper::body::Incoming>| {
@@ -171,6 +196,12 @@ async fn serve_connection<I>(
             req
         },
     );
+    let service = tower::ServiceExt::map_response(service, move |resp| {
+        if goaway_chance > 0.0 && chance(goaway_chance) {
+            signal.notify_one();
+        }
+        resp
+    });
     let service = TowerToHyperService::new(service);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -190,5 +221,31 @@ async fn serve_connection<I>(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+        _ = goaway.notified() => {
+            metrics::counter!("apiserver_goaway_total").increment(1);
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
+}
+
+/// True with probability `p` (a cheap per-thread xorshift; not for secrets).
+fn chance(p: f64) -> bool {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64 | 1)
+                .unwrap_or(0x9e37_79b9_7f4a_7c15),
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64 <= p
+    })
 }

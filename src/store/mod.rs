@@ -103,6 +103,8 @@ struct Inner {
     /// request path never takes the metrics lock.
     leader: AtomicU64,
     term: AtomicU64,
+    /// Set when the replica begins a graceful shutdown: readiness fails from then on.
+    draining: AtomicBool,
 }
 
 /// Everything a store is assembled from (see `node.rs`).
@@ -142,6 +144,7 @@ impl Store {
                 advertised: parts.advertised,
                 leader: AtomicU64::new(0),
                 term: AtomicU64::new(0),
+                draining: AtomicBool::new(false),
             }),
         };
         store.mirror_raft_state();
@@ -205,6 +208,29 @@ impl Store {
     /// Believes it is the leader; may be stale, so writes still go through Raft.
     pub fn is_leader(&self) -> bool {
         self.leader() == Some(self.inner.id)
+    }
+
+    /// Marks the replica as shutting down: health checks report not ready from now on
+    /// so load balancers stop sending it new connections.
+    pub fn begin_draining(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    /// The voter (other than this member) whose log is most complete, as the leader
+    /// sees replication; the one to hand leadership to.
+    pub fn best_successor(&self) -> Option<NodeId> {
+        let m = self.inner.raft.metrics().borrow().clone();
+        let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+        m.replication
+            .as_ref()?
+            .iter()
+            .filter(|(id, _)| **id != self.inner.id && voters.contains(id))
+            .max_by_key(|(_, matched)| matched.map(|l| l.index).unwrap_or(0))
+            .map(|(id, _)| *id)
     }
 
     /// A header at the current revision.
