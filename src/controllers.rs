@@ -47,6 +47,15 @@ async fn ensure(api: &Api, res: &Resource, ns: Option<&str>, obj: Value) {
     }
 }
 
+/// The next item of an optional watch; pending forever when there is none.
+async fn next_event(stream: &mut Option<crate::storage::WatchStream>) -> Option<()> {
+    use futures::StreamExt;
+    match stream {
+        Some(s) => s.next().await.map(|_| ()),
+        None => std::future::pending().await,
+    }
+}
+
 /// The chores, with what they need.
 pub struct Controllers {
     pub api: Api,
@@ -55,6 +64,8 @@ pub struct Controllers {
     pub compaction_interval: Duration,
     /// True while this replica should run the chores (it leads).
     pub should_run: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Where this replica serves the API, for the `kubernetes` Service's endpoints.
+    pub advertise: (std::net::IpAddr, u16),
 }
 
 impl Controllers {
@@ -64,15 +75,40 @@ impl Controllers {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_compaction = tokio::time::Instant::now();
         let mut compact_target: Option<i64> = None;
+        let mut ticks: u64 = 0;
+        let mut repair = crate::registry::kinds::services::AllocationRepair::default();
+        // Namespace changes wake the loop at once, so a new namespace has its default
+        // ServiceAccount before its first pod arrives.
+        let ns_prefix = crate::storage::keys::list_prefix(&self.api.root, "namespaces", None);
+        let mut ns_events = self.api.storage.watch(&ns_prefix, 0).await.ok();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                event = next_event(&mut ns_events) => {
+                    if event.is_none() {
+                        ns_events = self.api.storage.watch(&ns_prefix, 0).await.ok();
+                    }
+                }
                 _ = shutdown.wait() => return,
             }
             if !(self.should_run)() {
                 continue;
             }
             self.system_namespaces().await;
+            if ticks % 10 == 0 {
+                let (ip, port) = self.advertise;
+                crate::registry::kinds::services::ensure_kubernetes_service(&self.api, ip, port)
+                    .await;
+            }
+            if ticks % 30 == 0 {
+                self.count_objects().await;
+            }
+            if ticks % 60 == 30 {
+                if let Err(e) = repair.run_once(&self.api).await {
+                    tracing::warn!(error = %e, "service allocation repair failed");
+                }
+            }
+            ticks += 1;
             self.namespaces().await;
             if !self.compaction_interval.is_zero()
                 && last_compaction.elapsed() >= self.compaction_interval
@@ -87,6 +123,28 @@ impl Controllers {
                     }
                 }
                 compact_target = self.api.storage.current_revision().await.ok();
+            }
+        }
+    }
+
+    /// Object counts per resource (`apiserver_resource_objects`, and the older
+    /// `apiserver_storage_objects`).
+    async fn count_objects(&self) {
+        for res in self.api.registry.all() {
+            if !res.has_verb("list") {
+                continue;
+            }
+            let prefix =
+                crate::storage::keys::list_prefix(&self.api.root, res.storage_prefix, None);
+            if let Ok(n) = self.api.storage.count(&prefix).await {
+                metrics::gauge!("apiserver_resource_objects", "group" => res.group, "resource" => res.resource)
+                    .set(n as f64);
+                let qualified = if res.group.is_empty() {
+                    res.resource.to_owned()
+                } else {
+                    format!("{}.{}", res.resource, res.group)
+                };
+                metrics::gauge!("apiserver_storage_objects", "resource" => qualified).set(n as f64);
             }
         }
     }

@@ -47,7 +47,15 @@ impl Health for StoreHealth {
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(_) => Some("timed out waiting for a read index".to_owned()),
             };
-        vec![("etcd", read), ("etcd-readiness", leader)]
+        let shutdown = self
+            .store
+            .is_draining()
+            .then(|| "process is shutting down".to_owned());
+        vec![
+            ("etcd", read),
+            ("etcd-readiness", leader),
+            ("shutdown", shutdown),
+        ]
     }
 }
 
@@ -133,10 +141,29 @@ pub async fn start(
     let storage: Arc<dyn Storage> = if kube.etcd_servers.is_empty() {
         Arc::new(Embedded::new(store.clone()))
     } else {
-        return Err(NodeError::Kube(
-            "--etcd-servers is not supported by this build yet".into(),
-        ));
+        let tls = match &kube.etcd_cafile {
+            Some(ca) => {
+                let identity = match (&kube.etcd_certfile, &kube.etcd_keyfile) {
+                    (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+                    _ => None,
+                };
+                Some(tls::client_config(ca, identity)?)
+            }
+            None => None,
+        };
+        Arc::new(
+            crate::storage::etcd::Etcd::new(crate::storage::etcd::EtcdOptions {
+                endpoints: kube.etcd_servers.clone(),
+                tls,
+                timeout: std::time::Duration::from_secs(10),
+            })
+            .map_err(|e| NodeError::Kube(e.to_string()))?,
+        )
     };
+    let storage: Arc<dyn Storage> = Arc::new(crate::storage::instrumented::Instrumented::new(
+        storage,
+        &kube.etcd_prefix,
+    ));
     let root = kube.etcd_prefix.clone();
     let admission = crate::admission::Chain::from_names(
         &kube.enable_admission_plugins,
@@ -170,9 +197,13 @@ pub async fn start(
             }
         })
         .collect();
+    let authn = crate::authn::build_with(&kube.authn, &paths, Some(Arc::new(api.clone())))
+        .map_err(NodeError::Kube)?;
+    let external = url.trim_start_matches("https://").to_owned();
+    let oidc = crate::authn::oidc_router(&authn, &external);
     let server = Arc::new(ApiServer {
         api: api.clone(),
-        authn: crate::authn::build(kube, &paths).map_err(NodeError::Kube)?,
+        authn,
         authz: crate::authz::Chain { authorizers },
         read_only: Semaphore::new(kube.max_requests_inflight),
         mutating: Semaphore::new(kube.max_mutating_requests_inflight),
@@ -182,9 +213,7 @@ pub async fn start(
             store: store.clone(),
         }),
         shutdown: shutdown.clone(),
-        extra: Some(crate::apiserver::openapi::router(Arc::new(
-            api.registry.clone(),
-        ))),
+        extra: Some(crate::apiserver::openapi::router(Arc::new(api.registry.clone())).merge(oidc)),
     });
     let cert = kube
         .tls_cert_file
@@ -199,11 +228,15 @@ pub async fn start(
         .clone()
         .unwrap_or_else(|| paths.ca_cert());
     let tls = tls::server_config(&cert, &key, &ClientAuth::Optional(client_ca))?;
-    tasks.push(tokio::spawn(crate::server::serve(
+    tasks.push(tokio::spawn(crate::server::serve_with(
         listener,
         Some(tls),
         apiserver::router(server),
         shutdown.clone(),
+        crate::server::ServeOptions {
+            repair_authority: false,
+            goaway_chance: config.goaway_chance,
+        },
     )));
     let leader_store = store.clone();
     let controllers = crate::controllers::Controllers {
@@ -211,6 +244,15 @@ pub async fn start(
         ca_pem,
         compaction_interval: kube.compaction_interval,
         should_run: Arc::new(move || leader_store.is_leader()),
+        advertise: (
+            kube.advertise_address
+                .unwrap_or(if bound.ip().is_unspecified() {
+                    IpAddr::V4(Ipv4Addr::LOCALHOST)
+                } else {
+                    bound.ip()
+                }),
+            bound.port(),
+        ),
     };
     tasks.push(tokio::spawn(controllers.run(shutdown)));
     tracing::info!(address = %bound, kubeconfig = %kubeconfig_path.display(), "Kubernetes API serving");

@@ -9,19 +9,18 @@ use serde_json::{json, Value};
 
 use crate::registry::{Registry, Resource};
 
-/// What a subresource is: (group, version, kind, verbs).
-pub fn subresource_info(
+/// What a subresource of `parent` served at `version` is: (group, version, kind, verbs).
+pub fn subresource_info<'a>(
     parent: &Resource,
+    version: &'a str,
     sub: &str,
-) -> (&'static str, &'static str, &'static str, Vec<&'static str>) {
+) -> (&'static str, &'a str, &'static str, Vec<&'static str>) {
+    let rw = vec!["get", "patch", "update"];
     match sub {
-        "status" => (
-            parent.group,
-            parent.versions[0],
-            parent.kind,
-            vec!["get", "patch", "update"],
-        ),
-        "scale" => ("autoscaling", "v1", "Scale", vec!["get", "patch", "update"]),
+        "status" | "approval" | "ephemeralcontainers" | "resize" => {
+            (parent.group, version, parent.kind, rw)
+        }
+        "scale" => ("autoscaling", "v1", "Scale", rw),
         "binding" => ("", "v1", "Binding", vec!["create"]),
         "eviction" => ("policy", "v1", "Eviction", vec!["create"]),
         "token" => (
@@ -31,20 +30,8 @@ pub fn subresource_info(
             vec!["create"],
         ),
         "finalize" => ("", "v1", "Namespace", vec!["update"]),
-        "approval" => (
-            parent.group,
-            parent.versions[0],
-            parent.kind,
-            vec!["get", "patch", "update"],
-        ),
-        "ephemeralcontainers" | "resize" => (
-            parent.group,
-            parent.versions[0],
-            parent.kind,
-            vec!["get", "patch", "update"],
-        ),
         "log" => ("", "v1", "Pod", vec!["get"]),
-        _ => (parent.group, parent.versions[0], parent.kind, vec!["get"]),
+        _ => (parent.group, version, parent.kind, vec!["get"]),
     }
 }
 
@@ -106,7 +93,7 @@ pub fn api_resource_list(registry: &Registry, group: &str, version: &str) -> Opt
             "categories": r.categories,
         }));
         for sub in r.subresources {
-            let (g, v, kind, verbs) = subresource_info(r, sub);
+            let (g, v, kind, verbs) = subresource_info(r, version, sub);
             let mut entry = json!({
                 "name": format!("{}/{sub}", r.resource),
                 "singularName": "",
@@ -145,7 +132,7 @@ pub fn aggregated(registry: &Registry, legacy: bool, api_version: &str) -> Value
                     .subresources
                     .iter()
                     .map(|sub| {
-                        let (g, v, kind, verbs) = subresource_info(r, sub);
+                        let (g, v, kind, verbs) = subresource_info(r, version, sub);
                         json!({
                             "subresource": sub,
                             "responseKind": {"group": g, "version": v, "kind": kind},

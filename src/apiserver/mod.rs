@@ -71,28 +71,30 @@ fn is_long_running(info: &request_info::RequestInfo) -> bool {
         )
 }
 
+/// Paths anonymous users may read: health, version, OIDC discovery and API discovery
+/// documents (/api, /api/v1, /apis, /apis/<group>, /apis/<group>/<version>).
 fn is_public_path(path: &str) -> bool {
-    matches!(
+    let path = path.trim_end_matches('/');
+    if matches!(
         path,
         "/healthz"
             | "/livez"
             | "/readyz"
             | "/version"
-            | "/api"
-            | "/apis"
             | "/.well-known/openid-configuration"
             | "/openid/v1/jwks"
     ) || path.starts_with("/healthz/")
         || path.starts_with("/livez/")
         || path.starts_with("/readyz/")
-        || path.starts_with("/api/")
-        || path.starts_with("/apis/")
-            && path
-                .trim_start_matches("/apis/")
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .count()
-                <= 2
+    {
+        return true;
+    }
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.first() {
+        Some(&"api") => segments.len() <= 2,
+        Some(&"apis") => segments.len() <= 3,
+        _ => false,
+    }
 }
 
 /// The filter chain, in kube-apiserver's order (DefaultBuildHandlerChain).
@@ -154,10 +156,14 @@ async fn chain(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let user = match s.authn.authenticate(&Credentials {
-        certs: certs.as_ref(),
-        bearer: bearer.as_deref(),
-    }) {
+    let user = match s
+        .authn
+        .authenticate_request(&Credentials {
+            certs: certs.as_ref(),
+            bearer: bearer.as_deref(),
+        })
+        .await
+    {
         Ok(Some(u)) => {
             metrics::counter!("authentication_attempts", "result" => "success").increment(1);
             u
@@ -442,10 +448,8 @@ async fn health(s: &ApiServer, path: &str, query: Option<&str>) -> Response {
     if base != "livez" {
         checks.extend(s.health.ready_checks().await);
     }
-    if base == "readyz" && s.shutdown.is_triggered() {
-        checks.push(("shutdown", Some("process is shutting down".into())));
-    } else if base == "readyz" {
-        checks.push(("shutdown", None));
+    if base != "readyz" {
+        checks.retain(|(name, _)| *name != "shutdown");
     }
     if let Some(c) = only {
         return match checks.iter().find(|(n, _)| *n == c) {
