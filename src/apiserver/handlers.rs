@@ -51,35 +51,59 @@ fn namespace_of<'a>(res: &Resource, info: &'a RequestInfo) -> Option<&'a str> {
 }
 
 /// Encodes one object in the negotiated form.
-fn object_response(code: u16, obj: &Value, res: &Resource, out: &Output, req: &Request<'_>) -> Response {
+fn object_response(
+    code: u16,
+    obj: &Value,
+    res: &Resource,
+    out: &Output,
+    req: &Request<'_>,
+) -> Response {
     let warnings = req.ctx.take_warnings();
     match out {
         Output::Table { include_object } => {
             let rv = meta::resource_version(obj).to_owned();
-            let t = table::table(res, std::slice::from_ref(obj), json!({"resourceVersion": rv}), *include_object);
+            let t = table::table(
+                res,
+                std::slice::from_ref(obj),
+                json!({"resourceVersion": rv}),
+                *include_object,
+            );
             negotiate::respond(code, &t, out, req.headers, &warnings)
         }
-        Output::PartialMetadata => negotiate::respond(code, &table::partial(obj), out, req.headers, &warnings),
+        Output::PartialMetadata => {
+            negotiate::respond(code, &table::partial(obj), out, req.headers, &warnings)
+        }
         _ => negotiate::respond(code, obj, out, req.headers, &warnings),
     }
 }
 
 /// Dispatches a resource request to its verb.
-pub async fn serve(server: &super::ApiServer, res: Arc<Resource>, req: Request<'_>) -> Result<Response, ApiError> {
+pub async fn serve(
+    server: &super::ApiServer,
+    res: Arc<Resource>,
+    req: Request<'_>,
+) -> Result<Response, ApiError> {
     let api = &server.api;
     let info = req.info;
     let version = info.api_version.clone();
     let out = negotiate::output(req.headers, req.query.get("includeObject"))?;
     let ns = namespace_of(&res, info).map(str::to_owned);
     let ns = ns.as_deref();
-    if res.namespaced && info.namespace.is_empty() && !matches!(info.verb.as_str(), "list" | "watch") {
+    if res.namespaced
+        && info.namespace.is_empty()
+        && !matches!(info.verb.as_str(), "list" | "watch")
+    {
         return Err(ApiError::not_found_path());
     }
     let sub = info.subresource.as_str();
     if !sub.is_empty() && !res.has_subresource(sub) {
         return Err(ApiError::not_found_path());
     }
-    let part = if sub == "status" { Part::Status } else { Part::Main };
+    let part = if sub == "status" {
+        Part::Status
+    } else {
+        Part::Main
+    };
     let verb_allowed = match sub {
         "" => res.has_verb(&info.verb),
         "status" => matches!(info.verb.as_str(), "get" | "update" | "patch"),
@@ -89,7 +113,7 @@ pub async fn serve(server: &super::ApiServer, res: Arc<Resource>, req: Request<'
         return Err(ApiError::method_not_allowed(req.method.as_str()));
     }
     if !sub.is_empty() && sub != "status" {
-        return super::subresources::serve(api, res, &version, ns, req, &out).await;
+        return super::subresources::serve(server, res, &version, ns, req, &out).await;
     }
     if let Some(resp) = super::reviews::serve(server, &res, &req, &out).await {
         return resp;
@@ -97,7 +121,13 @@ pub async fn serve(server: &super::ApiServer, res: Arc<Resource>, req: Request<'
     match info.verb.as_str() {
         "get" => {
             let obj = api
-                .get(&res, &version, ns, &info.name, req.query.get("resourceVersion").unwrap_or(""))
+                .get(
+                    &res,
+                    &version,
+                    ns,
+                    &info.name,
+                    req.query.get("resourceVersion").unwrap_or(""),
+                )
                 .await?;
             Ok(object_response(200, &obj, &res, &out, &req))
         }
@@ -106,7 +136,9 @@ pub async fn serve(server: &super::ApiServer, res: Arc<Resource>, req: Request<'
             let page = api.list(&res, &version, ns, &opts).await?;
             let lm = list_meta(&page);
             let body = match &out {
-                Output::Table { include_object } => table::table(&res, &page.items, lm, *include_object),
+                Output::Table { include_object } => {
+                    table::table(&res, &page.items, lm, *include_object)
+                }
                 Output::PartialMetadata => table::partial_list(&page.items, lm),
                 _ => json!({
                     "kind": format!("{}List", res.kind),
@@ -132,12 +164,20 @@ pub async fn serve(server: &super::ApiServer, res: Arc<Resource>, req: Request<'
             let (stored, created) = api
                 .update(&res, &version, &req.ctx, ns, &info.name, obj, part)
                 .await?;
-            Ok(object_response(if created { 201 } else { 200 }, &stored, &res, &out, &req))
+            Ok(object_response(
+                if created { 201 } else { 200 },
+                &stored,
+                &res,
+                &out,
+                &req,
+            ))
         }
         "patch" => {
             let ty = negotiate::patch_type(req.headers)?;
             if req.body.len() > negotiate::MAX_BODY {
-                return Err(ApiError::too_large("Request entity too large: limit is 3145728"));
+                return Err(ApiError::too_large(
+                    "Request entity too large: limit is 3145728",
+                ));
             }
             let stored = patch::patch(api, &res, &version, &req, ns, part, ty).await?;
             Ok(object_response(200, &stored, &res, &out, &req))
@@ -148,8 +188,16 @@ pub async fn serve(server: &super::ApiServer, res: Arc<Resource>, req: Request<'
                 let body = negotiate::parse_body(&req.body, BodyType::Json)?;
                 opts = delete_options_body(opts, &body);
             }
-            let (obj, gone) = api.delete(&res, &version, &req.ctx, ns, &info.name, &opts).await?;
-            Ok(object_response(if gone { 200 } else { 202 }, &obj, &res, &out, &req))
+            let (obj, gone) = api
+                .delete(&res, &version, &req.ctx, ns, &info.name, &opts)
+                .await?;
+            Ok(object_response(
+                if gone { 200 } else { 202 },
+                &obj,
+                &res,
+                &out,
+                &req,
+            ))
         }
         "deletecollection" => {
             let list = req.query.list_options()?;
@@ -158,20 +206,29 @@ pub async fn serve(server: &super::ApiServer, res: Arc<Resource>, req: Request<'
                 let body = negotiate::parse_body(&req.body, BodyType::Json)?;
                 opts = delete_options_body(opts, &body);
             }
-            let page = api.delete_collection(&res, &version, &req.ctx, ns, &list, &opts).await?;
+            let page = api
+                .delete_collection(&res, &version, &req.ctx, ns, &list, &opts)
+                .await?;
             let body = json!({
                 "kind": format!("{}List", res.kind),
                 "apiVersion": res.api_version(&version),
                 "metadata": {"resourceVersion": page.resource_version.to_string()},
                 "items": page.items,
             });
-            Ok(negotiate::respond(200, &body, &out, req.headers, &req.ctx.take_warnings()))
+            Ok(negotiate::respond(
+                200,
+                &body,
+                &out,
+                req.headers,
+                &req.ctx.take_warnings(),
+            ))
         }
         _ => Err(ApiError::method_not_allowed(req.method.as_str())),
     }
 }
 
-/// Watch: a chunked stream of `{"type": ..., "object": ...}` lines.
+/// Watch: a chunked stream of `{"type": ..., "object": ...}` lines, or of
+/// length-prefixed protobuf WatchEvents when protobuf is negotiated.
 async fn watch(
     api: &Api,
     res: Arc<Resource>,
@@ -201,8 +258,19 @@ async fn watch(
         .filter(|t| *t > 0)
         .map(|t| Duration::from_secs(t as u64))
         .unwrap_or(Duration::from_secs(1800));
+    let proto = negotiate::watch_protobuf(&out, &res.api_version(&version), res.kind)?
+        .then(|| res.api_version(&version));
+    let is_proto = proto.is_some();
     let stream = api
-        .watch(res.clone(), version.clone(), ns, name, opts, send_initial, bookmarks)
+        .watch(
+            res.clone(),
+            version.clone(),
+            ns,
+            name,
+            opts,
+            send_initial,
+            bookmarks,
+        )
         .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(64);
     let yaml = out == Output::Yaml;
@@ -233,7 +301,7 @@ async fn watch(
                 last_rv = meta::resource_version(&ev.object).to_owned();
             }
             let is_error = ev.kind == "ERROR";
-            let line = encode_event(&res, ev, table_out, yaml);
+            let line = encode_event(&res, ev, table_out, yaml, proto.as_deref());
             metrics::counter!("apiserver_watch_events_total", "group" => res.group, "version" => version.clone(), "resource" => res.resource).increment(1);
             if tx.send(Ok(line)).await.is_err() || is_error {
                 break;
@@ -241,21 +309,47 @@ async fn watch(
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    let content_type = if yaml { "application/yaml" } else { "application/json" };
+    let content_type = if is_proto {
+        negotiate::protobuf::WATCH_MEDIA_TYPE
+    } else if yaml {
+        "application/yaml"
+    } else {
+        "application/json"
+    };
     let mut resp = (http::StatusCode::OK, body).into_response();
     if let Ok(v) = http::HeaderValue::from_str(content_type) {
         resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
-    resp.headers_mut()
-        .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache, private"));
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache, private"),
+    );
     Ok(resp)
 }
 
-fn encode_event(res: &Resource, ev: WatchEvent, table_out: Option<IncludeObject>, yaml: bool) -> bytes::Bytes {
+fn encode_event(
+    res: &Resource,
+    ev: WatchEvent,
+    table_out: Option<IncludeObject>,
+    yaml: bool,
+    proto_api_version: Option<&str>,
+) -> bytes::Bytes {
+    if let Some(api_version) = proto_api_version {
+        let mut object = ev.object;
+        if object.get("kind").is_none() {
+            meta::set_type(&mut object, api_version, res.kind);
+        }
+        return negotiate::protobuf_watch_frame(ev.kind, &object);
+    }
     let object = match (table_out, ev.kind) {
         (Some(include), "ADDED" | "MODIFIED" | "DELETED") => {
             let rv = meta::resource_version(&ev.object).to_owned();
-            table::table(res, std::slice::from_ref(&ev.object), json!({"resourceVersion": rv}), include)
+            table::table(
+                res,
+                std::slice::from_ref(&ev.object),
+                json!({"resourceVersion": rv}),
+                include,
+            )
         }
         _ => ev.object,
     };
