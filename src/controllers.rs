@@ -69,8 +69,17 @@ pub struct Controllers {
 }
 
 impl Controllers {
-    /// Runs the chores until shutdown.
-    pub async fn run(self, mut shutdown: Shutdown) {
+    /// Runs the chores until shutdown. Shutdown interrupts a chore half-way: every
+    /// chore is idempotent and the next leader repeats it.
+    pub async fn run(self, shutdown: Shutdown) {
+        let mut stop = shutdown.clone();
+        tokio::select! {
+            _ = self.chores(shutdown) => {}
+            _ = stop.wait() => {}
+        }
+    }
+
+    async fn chores(self, mut shutdown: Shutdown) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_compaction = tokio::time::Instant::now();
@@ -99,6 +108,8 @@ impl Controllers {
                 let (ip, port) = self.advertise;
                 crate::registry::kinds::services::ensure_kubernetes_service(&self.api, ip, port)
                     .await;
+                crate::registry::kinds::scheduling::bootstrap(&self.api).await;
+                crate::registry::kinds::rbac::bootstrap(&self.api).await;
             }
             if ticks % 30 == 0 {
                 self.count_objects().await;

@@ -456,7 +456,11 @@ impl Node {
             }
         }
 
-        let client_router = crate::etcd::router(store.clone(), Duration::from_secs(600));
+        let mut client_router = crate::etcd::router(store.clone(), Duration::from_secs(600));
+        if config.enable_fault_injection {
+            tracing::warn!("fault injection enabled: the peer-isolation switch is served");
+            client_router = client_router.merge(crate::drill::fault_api::router(fault.clone()));
+        }
         let mut client_addrs = Vec::new();
         for l in client_listeners {
             client_addrs.push(
@@ -530,6 +534,9 @@ impl Node {
     /// elsewhere), and stop Raft.
     pub async fn shutdown_with(self, opts: &StopOptions) {
         self.store.begin_draining();
+        // A member on its way out never campaigns: once its peer port closes it would
+        // stop hearing the leader and, with elections on, keep raising the term.
+        self.store.raft().runtime_config().elect(false);
         if !opts.delay.is_zero() {
             tracing::info!(delay = ?opts.delay, "shutting down: readiness failing, waiting for load balancers");
             tokio::time::sleep(opts.delay).await;
@@ -549,16 +556,19 @@ impl Node {
             }
         }
         self.trigger.trigger();
-        let drain = async {
-            for t in self.tasks {
-                let _ = t.await;
+        let deadline = tokio::time::Instant::now() + opts.drain_timeout;
+        let mut pending = Vec::new();
+        for (i, mut t) in self.tasks.into_iter().enumerate() {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                pending.push(i);
+                t.abort();
             }
-        };
-        if tokio::time::timeout(opts.drain_timeout, drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!("in-flight requests did not finish in time; stopping anyway");
+        }
+        if !pending.is_empty() {
+            tracing::warn!(
+                ?pending,
+                "in-flight requests did not finish in time; stopping anyway"
+            );
         }
         if let Err(e) = self.store.raft().shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");

@@ -22,6 +22,7 @@ pub fn status(e: StoreError) -> Status {
             ProposeError::NoLeader
             | ProposeError::LeaderChanged
             | ProposeError::Timeout
+            | ProposeError::NotLeader
             | ProposeError::Stopped => Code::Unavailable,
             ProposeError::Rejected(_) => Code::FailedPrecondition,
         },

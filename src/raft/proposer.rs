@@ -4,7 +4,12 @@
 //! batch takes everything queued (up to a size cap) as ONE log entry, so one append, one
 //! fdatasync per member and one MVCC batch serve all of them. On the leader a batch goes
 //! to `client_write`; on a follower it is forwarded to the leader over the peer port,
-//! where it joins the leader's own queue.
+//! where it joins the leader's queue for forwarded batches.
+//!
+//! Forwarded batches have a queue of their own and are never forwarded again: if the
+//! member that received them no longer leads, the sender hears "not leader" and
+//! retries against the new leader. Re-forwarding would let two members' batches wait
+//! on each other (each holding its in-flight slots) until the request timeout.
 //!
 //! Invariants: a batch is retried only when it certainly did not commit (openraft
 //! answers `ForwardToLeader` only for entries it never appended or truncated; a peer
@@ -31,6 +36,10 @@ pub enum ProposeError {
     LeaderChanged,
     #[error("etcdserver: request timed out")]
     Timeout,
+    /// A forwarded batch reached a member that does not lead (any more); it was not
+    /// appended, so the sender may retry it elsewhere.
+    #[error("etcdserver: not leader")]
+    NotLeader,
     #[error("etcdserver: server stopped")]
     Stopped,
     #[error("etcdserver: {0}")]
@@ -75,6 +84,8 @@ struct Unit {
 #[derive(Clone)]
 pub struct Proposer {
     tx: mpsc::Sender<Unit>,
+    /// Batches forwarded here by followers: proposed locally or refused.
+    forwarded: mpsc::Sender<Unit>,
     timeout: Duration,
 }
 
@@ -94,9 +105,15 @@ impl Proposer {
     /// Starts the proposer task.
     pub fn spawn(route: Route) -> Proposer {
         let (tx, rx) = mpsc::channel(16 * 1024);
+        let (forwarded, forwarded_rx) = mpsc::channel(16 * 1024);
         let timeout = route.options.request_timeout;
-        tokio::spawn(run(rx, route));
-        Proposer { tx, timeout }
+        tokio::spawn(run(forwarded_rx, route.clone(), Hop::LocalOnly));
+        tokio::spawn(run(rx, route, Hop::AnyLeader));
+        Proposer {
+            tx,
+            forwarded,
+            timeout,
+        }
     }
 
     /// Proposes `requests` as one unit (kept together and in order inside a batch) and
@@ -112,6 +129,24 @@ impl Proposer {
         requests: Vec<Request>,
         deadline: Instant,
     ) -> Result<Vec<Applied>, ProposeError> {
+        Self::enqueue(&self.tx, requests, deadline).await
+    }
+
+    /// Proposes a batch a follower forwarded here: on this member only, or
+    /// [`ProposeError::NotLeader`] when it does not lead.
+    pub async fn propose_forwarded(
+        &self,
+        requests: Vec<Request>,
+        deadline: Instant,
+    ) -> Result<Vec<Applied>, ProposeError> {
+        Self::enqueue(&self.forwarded, requests, deadline).await
+    }
+
+    async fn enqueue(
+        tx: &mpsc::Sender<Unit>,
+        requests: Vec<Request>,
+        deadline: Instant,
+    ) -> Result<Vec<Applied>, ProposeError> {
         let bytes = requests.iter().map(approximate_size).sum();
         let (reply, rx) = oneshot::channel();
         let unit = Unit {
@@ -120,10 +155,7 @@ impl Proposer {
             deadline,
             reply,
         };
-        self.tx
-            .send(unit)
-            .await
-            .map_err(|_| ProposeError::Stopped)?;
+        tx.send(unit).await.map_err(|_| ProposeError::Stopped)?;
         metrics::gauge!("etcd_server_proposals_pending").increment(1.0);
         let res = rx.await.unwrap_or(Err(ProposeError::Stopped));
         metrics::gauge!("etcd_server_proposals_pending").decrement(1.0);
@@ -160,7 +192,16 @@ fn txn_bytes(t: &crate::mvcc::TxnRequest) -> usize {
         .sum()
 }
 
-async fn run(mut rx: mpsc::Receiver<Unit>, route: Route) {
+/// Whether a queue's batches may be forwarded to another member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hop {
+    /// Client writes made on this member: proposed here or forwarded to the leader.
+    AnyLeader,
+    /// Batches already forwarded once: proposed here or refused.
+    LocalOnly,
+}
+
+async fn run(mut rx: mpsc::Receiver<Unit>, route: Route, hop: Hop) {
     let permits = Arc::new(Semaphore::new(route.options.max_inflight.max(1)));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -197,7 +238,7 @@ async fn run(mut rx: mpsc::Receiver<Unit>, route: Route) {
             }
             metrics::histogram!("kuberaft_proposal_batch_size").record(requests.len() as f64);
             let started = Instant::now();
-            let res = submit(&route, Proposal { requests }, deadline).await;
+            let res = submit(&route, Proposal { requests }, deadline, hop).await;
             crate::metrics::observe_seconds(
                 "kuberaft_proposal_duration_seconds",
                 started.elapsed(),
@@ -221,10 +262,11 @@ async fn run(mut rx: mpsc::Receiver<Unit>, route: Route) {
 }
 
 /// Gets one batch committed and applied, through whichever member leads.
-pub async fn submit(
+async fn submit(
     route: &Route,
     proposal: Proposal,
     deadline: Instant,
+    hop: Hop,
 ) -> Result<ProposalResult, ProposeError> {
     let mut metrics = route.raft.metrics();
     let mut leaderless_since: Option<Instant> = None;
@@ -241,6 +283,10 @@ pub async fn submit(
             (leader, member)
         };
         let retry_reason = match leader {
+            Some(leader) if leader != route.id && hop == Hop::LocalOnly => {
+                return Err(ProposeError::NotLeader)
+            }
+            None if hop == Hop::LocalOnly => return Err(ProposeError::NotLeader),
             None => {
                 let since = *leaderless_since.get_or_insert(now);
                 if now.duration_since(since) >= route.options.leader_wait {
@@ -261,6 +307,9 @@ pub async fn submit(
                     Ok(Ok(resp)) => return Ok(resp.data),
                     // Not appended, or appended and truncated: certainly not committed.
                     Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                        if hop == Hop::LocalOnly {
+                            return Err(ProposeError::NotLeader);
+                        }
                         "leadership moved"
                     }
                     Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {

@@ -51,6 +51,10 @@ pub enum LeaderCall {
     },
     /// Who are you: the cluster id, for members joining an existing cluster.
     ClusterInfo,
+    /// Sent by the leader of a group of at most three voters to the transfer target:
+    /// campaign at once. The leader itself grants the vote (a leader's lease does not
+    /// bind its own vote), which with the target's own makes a majority.
+    CampaignNow,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

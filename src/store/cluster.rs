@@ -254,6 +254,10 @@ impl Store {
             return Err(StoreError::BadLeaderTransferee);
         }
         let pause = self.options().election_timeout * 4;
+        let voters = self.members().iter().filter(|m| !m.is_learner).count();
+        if voters <= 3 && self.fast_transfer(&info, pause).await {
+            return Ok(());
+        }
         let others: Vec<MemberInfo> = self
             .members()
             .into_iter()
@@ -289,6 +293,75 @@ impl Store {
         ))
     }
 
+    /// The quick handover of a group of at most three voters: hold proposals until
+    /// the target has every entry, then let it campaign at once; this leader's vote
+    /// and the target's own elect it, with no wait for the followers' leases (etcd's
+    /// TimeoutNow has the same effect). False when the target did not take over in
+    /// time (e.g. this leader was elected less than a lease ago and refused the
+    /// vote), so the caller falls back to the lease-waiting handover.
+    async fn fast_transfer(&self, target: &MemberInfo, pause: Duration) -> bool {
+        let others: Vec<MemberInfo> = self
+            .members()
+            .into_iter()
+            .filter(|m| !m.is_learner && m.id != target.id && m.id != self.member_id())
+            .collect();
+        for other in &others {
+            let _ = self
+                .send_to(
+                    &other.member,
+                    LeaderCall::PauseElections {
+                        millis: pause.as_millis() as u64,
+                    },
+                )
+                .await;
+        }
+        let hold = HoldGuard::new(self.inner.hold.clone());
+        let mut metrics = self.raft().metrics();
+        let deadline = Instant::now() + self.options().election_timeout / 2;
+        loop {
+            let synced = {
+                let m = metrics.borrow_and_update();
+                let last = m.last_log_index.unwrap_or(0);
+                let matched = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(&target.id).cloned())
+                    .flatten()
+                    .map(|l| l.index)
+                    .unwrap_or(0);
+                matched >= last
+            };
+            if synced {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(10), metrics.changed()).await;
+        }
+        self.pause_elections(pause);
+        if self
+            .send_to(&target.member, LeaderCall::CampaignNow)
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        drop(hold);
+        // The target answered once it leads; wait for this member to see it too.
+        let deadline = Instant::now() + self.options().election_timeout;
+        loop {
+            let leader = metrics.borrow_and_update().current_leader;
+            if leader == Some(target.id) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(10), metrics.changed()).await;
+        }
+    }
+
     /// Sends a call to one specific member.
     async fn send_to(&self, member: &Member, call: LeaderCall) -> Result<(), StoreError> {
         let client = self
@@ -305,10 +378,13 @@ impl Store {
         }
     }
 
-    /// Transfer target: wait out the old leader's lease, then campaign.
-    pub(super) async fn campaign(&self) -> Result<(), StoreError> {
-        let lease = self.options().election_timeout + Duration::from_millis(100);
-        tokio::time::sleep(lease).await;
+    /// Transfer target: campaign, after waiting out the old leader's lease on the
+    /// other voters when `wait_lease`.
+    pub(super) async fn campaign(&self, wait_lease: bool) -> Result<(), StoreError> {
+        if wait_lease {
+            let lease = self.options().election_timeout + Duration::from_millis(100);
+            tokio::time::sleep(lease).await;
+        }
         self.raft()
             .trigger()
             .elect()
@@ -327,11 +403,14 @@ impl Store {
 
     /// Keeps this member from starting elections for `duration`.
     pub(super) fn pause_elections(&self, duration: Duration) {
-        let raft = self.raft().clone();
-        raft.runtime_config().elect(false);
+        let store = self.clone();
+        self.raft().runtime_config().elect(false);
         tokio::spawn(async move {
             tokio::time::sleep(duration).await;
-            raft.runtime_config().elect(true);
+            // A draining member stays out of elections for good.
+            if !store.is_draining() {
+                store.raft().runtime_config().elect(true);
+            }
         });
     }
 }

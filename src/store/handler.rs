@@ -47,10 +47,15 @@ impl PeerHandler for Handler {
         self.store
             .inner
             .proposer
-            .propose_until(proposal.requests, deadline)
+            .propose_forwarded(proposal.requests, deadline)
             .await
             .map(|applied| ProposalResult { applied })
-            .map_err(|e| forward_error(e.into()))
+            .map_err(|e| match e {
+                ProposeError::NotLeader => ForwardError::NotLeader {
+                    leader: self.store.leader(),
+                },
+                e => forward_error(e.into()),
+            })
     }
 
     async fn call(&self, payload: Bytes) -> Result<Bytes, ForwardError> {
@@ -66,7 +71,8 @@ impl Store {
     async fn answer(&self, call: LeaderCall) -> Result<LeaderReply, StoreError> {
         match call {
             // Calls addressed to this member whatever its role.
-            LeaderCall::Campaign => self.campaign().await.map(|_| LeaderReply::Done),
+            LeaderCall::Campaign => self.campaign(true).await.map(|_| LeaderReply::Done),
+            LeaderCall::CampaignNow => self.campaign(false).await.map(|_| LeaderReply::Done),
             LeaderCall::PauseElections { millis } => {
                 self.pause_elections(Duration::from_millis(millis));
                 Ok(LeaderReply::Done)
@@ -116,6 +122,7 @@ impl Store {
                         .await
                         .map(|_| LeaderReply::Done),
                     LeaderCall::Campaign
+                    | LeaderCall::CampaignNow
                     | LeaderCall::PauseElections { .. }
                     | LeaderCall::ClusterInfo => {
                         Err(StoreError::Internal("unreachable leader call".into()))
