@@ -172,6 +172,10 @@ pub struct ServeArgs {
     /// Timeout for requests that are not long-running (e.g. 60s, 1m).
     #[arg(long, default_value = "60s")]
     pub request_timeout: String,
+    /// Write one audit.k8s.io/v1 Event per request (Metadata level) to this file as
+    /// JSON lines; `-` is standard output. Unset: no audit log.
+    #[arg(long)]
+    pub audit_log_path: Option<PathBuf>,
     /// CIDR from which Service cluster IPs are allocated.
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,
@@ -223,6 +227,10 @@ pub struct ServeArgs {
     /// sled cache size in bytes.
     #[arg(long, default_value_t = 64 << 20, hide = true)]
     pub backend_cache_bytes: u64,
+    /// Serves the drills' peer-isolation switch on the client port
+    /// (`POST /debug/fault/peer-isolation?on=true`). Never in production.
+    #[arg(long, hide = true)]
+    pub enable_fault_injection: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +282,7 @@ pub struct Config {
     pub shutdown_delay: Duration,
     pub shutdown_grace: Duration,
     pub goaway_chance: f64,
+    pub enable_fault_injection: bool,
 }
 
 /// The Kubernetes API's settings.
@@ -295,6 +304,7 @@ pub struct KubeConfig {
     pub max_requests_inflight: usize,
     pub max_mutating_requests_inflight: usize,
     pub request_timeout: Duration,
+    pub audit_log_path: Option<PathBuf>,
     pub service_cidr: crate::registry::ipnet_lite::Ipv4Net,
     pub node_port_range: (u16, u16),
     pub event_ttl: Duration,
@@ -470,6 +480,7 @@ impl ServeArgs {
             max_requests_inflight: self.max_requests_inflight.max(1),
             max_mutating_requests_inflight: self.max_mutating_requests_inflight.max(1),
             request_timeout: parse_duration(&self.request_timeout)?,
+            audit_log_path: self.audit_log_path.clone(),
             service_cidr: crate::registry::ipnet_lite::Ipv4Net::parse(
                 &self.service_cluster_ip_range,
             )
@@ -625,6 +636,7 @@ impl ServeArgs {
             kube: self.kube_config()?,
             shutdown_delay: parse_duration(&self.shutdown_delay_duration)?,
             shutdown_grace: parse_duration(&self.shutdown_watch_termination_grace_period)?,
+            enable_fault_injection: self.enable_fault_injection,
             goaway_chance: if (0.0..=0.02).contains(&self.goaway_chance) {
                 self.goaway_chance
             } else {

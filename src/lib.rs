@@ -40,3 +40,5 @@ pub mod metrics;
 pub mod node;
 /// `kuberaft bench`: load generators against etcd v3 endpoints.
 pub mod bench;
+/// `kuberaft drill`: failover drills against a running local cluster.
+pub mod drill;

@@ -36,6 +36,9 @@ enum Command {
         #[arg(long, default_value = "https://127.0.0.1:6443")]
         server: String,
     },
+    /// Failover drills against a local cluster started by `cluster/up.sh`: faults
+    /// under load, then checks that no acknowledged write or watch event was lost.
+    Drill(Box<kuberaft::drill::DrillArgs>),
     /// Snapshot files saved with `etcdctl snapshot save`.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -70,6 +73,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Bench(args)) => runtime.block_on(kuberaft::bench::run(*args))?,
         Some(Command::Serve(args)) => runtime.block_on(serve(*args))?,
+        Some(Command::Drill(args)) => runtime.block_on(kuberaft::drill::run(*args))?,
         Some(Command::Certs {
             cert_dir,
             hosts,
@@ -130,7 +134,9 @@ fn print_instructions(node: &kuberaft::node::Node) {
     match &node.kube {
         Some((addr, kubeconfig)) => eprintln!(
             "\nkuberaft is serving.\n  Kubernetes API: https://{addr}\n    export KUBECONFIG={}\n    kubectl get namespaces\n  etcd API: {etcd}\n    ETCDCTL_API=3 etcdctl --endpoints {etcd} endpoint status -w table\n",
-            kubeconfig.display()
+            std::fs::canonicalize(kubeconfig)
+                .unwrap_or_else(|_| kubeconfig.clone())
+                .display()
         ),
         None => eprintln!("\nkuberaft is serving the etcd API on {etcd}\n"),
     }
