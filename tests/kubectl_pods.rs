@@ -526,9 +526,29 @@ fn nodes_volumes_limits_quotas_and_events() {
         "apiVersion: v1\nkind: Event\nmetadata:\n  name: nginx.1\ninvolvedObject:\n  kind: Pod\n  name: nginx\n  namespace: default\nreason: Scheduled\ntype: Normal\nmessage: Successfully assigned default/nginx to node-1\nsource:\n  component: default-scheduler\nfirstTimestamp: \"2026-01-01T00:00:00Z\"\nlastTimestamp: \"2026-01-01T00:00:00Z\"\ncount: 1\n",
     );
     let out = s.ok(&["get", "ev"]);
-    for col in ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"] {
-        assert!(out.contains(col), "{col} missing:\n{out}");
-    }
+    assert_eq!(
+        out.lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        "LAST SEEN TYPE REASON OBJECT MESSAGE",
+        "events print LAST SEEN first and no NAME column, as upstream:\n{out}"
+    );
+    let wide = s.ok(&["get", "ev", "-o", "wide"]);
+    let header: Vec<&str> = wide
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header.last(),
+        Some(&"NAME"),
+        "-o wide ends with NAME:\n{wide}"
+    );
+    assert!(wide.contains("nginx.1"), "{wide}");
     assert!(
         out.contains("pod/nginx") && out.contains("Successfully assigned"),
         "{out}"

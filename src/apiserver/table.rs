@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use super::negotiate::IncludeObject;
-use crate::registry::{meta, Resource, NAME_COLUMN};
+use crate::registry::{Resource, NAME_COLUMN};
 
 fn column_json(c: &crate::registry::Column) -> Value {
     json!({
@@ -40,13 +40,27 @@ pub fn partial_list(items: &[Value], list_meta: Value) -> Value {
 
 /// A Table of `items`.
 pub fn table(res: &Resource, items: &[Value], list_meta: Value, include: IncludeObject) -> Value {
-    let mut columns = vec![column_json(&NAME_COLUMN)];
+    let name_first = res.strategy.name_first();
+    let mut columns = Vec::new();
+    if name_first {
+        columns.push(column_json(&NAME_COLUMN));
+    }
     columns.extend(res.strategy.columns().iter().map(column_json));
+    if !name_first {
+        columns.push(column_json(&NAME_COLUMN.wide()));
+    }
     let rows: Vec<Value> = items
         .iter()
         .map(|obj| {
-            let mut cells = vec![json!(meta::name(obj))];
+            let name = json!(res.strategy.name_cell(obj));
+            let mut cells = Vec::new();
+            if name_first {
+                cells.push(name.clone());
+            }
             cells.extend(res.strategy.cells(obj));
+            if !name_first {
+                cells.push(name);
+            }
             let mut row = json!({"cells": cells});
             match include {
                 IncludeObject::None => {}

@@ -110,6 +110,10 @@ pub trait Strategy: Send + Sync + 'static {
     /// Server-set fields on create (e.g. status reset).
     fn prepare_for_create(&self, _obj: &mut Value) {}
 
+    /// Fields set from the requesting user on create, after `prepare_for_create` (a
+    /// CertificateSigningRequest's spec.username, uid, groups and extra).
+    fn prepare_for_create_by(&self, _obj: &mut Value, _user: &crate::authn::UserInfo) {}
+
     /// Server-set fields on update of the main resource (e.g. status kept from `old`).
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
 
@@ -191,9 +195,31 @@ pub trait Strategy: Send + Sync + 'static {
         *new = merged;
     }
 
+    /// The table's NAME cell (a default StorageClass reads "NAME (default)").
+    fn name_cell(&self, obj: &Value) -> String {
+        meta::name(obj).to_owned()
+    }
+
+    /// Whether the table starts with the Name column; false puts it last, as a wide
+    /// column (events: `kubectl get events` starts with LAST SEEN).
+    fn name_first(&self) -> bool {
+        true
+    }
+
     /// Validation of a status update.
     fn validate_status_update(&self, _new: &Value, _old: &Value) -> Vec<Cause> {
         Vec::new()
+    }
+
+    /// On an update through the `approval` subresource (CertificateSigningRequests):
+    /// as a status update unless the kind says otherwise.
+    fn prepare_for_approval_update(&self, new: &mut Value, old: &Value) {
+        self.prepare_for_status_update(new, old);
+    }
+
+    /// Validation of an approval update.
+    fn validate_approval_update(&self, new: &Value, old: &Value) -> Vec<Cause> {
+        self.validate_status_update(new, old)
     }
 
     /// True while the kind's own finalization (beyond metadata.finalizers) is pending,

@@ -107,6 +107,9 @@ pub enum Part {
     Status,
     /// A namespace's `finalize` subresource: only spec.finalizers changes.
     Finalize,
+    /// A CertificateSigningRequest's `approval` subresource: only the approval
+    /// conditions change.
+    Approval,
 }
 
 /// The API's data plane: registry, storage and admission.
@@ -149,18 +152,26 @@ impl Api {
         keys::list_prefix(&self.root, res.storage_prefix, ns)
     }
 
-    /// Stored bytes → API object at `version`, with its resourceVersion.
+    /// Stored bytes → API object at `version`, with its resourceVersion. Conversion
+    /// runs even at the storage version: a group may serve another group's stored
+    /// objects in its own shape (events.k8s.io/v1 over core/v1 events).
     pub fn decode_stored(&self, res: &Resource, kv: &Kv, version: &str) -> Result<Value, ApiError> {
+        let obj = self.stored_form(res, kv)?;
+        let mut obj = res
+            .strategy
+            .convert(obj, version)
+            .map_err(|e| ApiError::internal(format!("converting {}: {e}", kv.key)))?;
+        meta::set_type(&mut obj, &res.api_version(version), res.kind);
+        Ok(obj)
+    }
+
+    /// Stored bytes → the object as stored (storage version, no conversion), with its
+    /// resourceVersion: what writes start from.
+    pub fn stored_form(&self, res: &Resource, kv: &Kv) -> Result<Value, ApiError> {
         let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| {
             ApiError::internal(format!("stored object {} is not JSON: {e}", kv.key))
         })?;
-        if version != res.storage_version() {
-            obj = res
-                .strategy
-                .convert(obj, version)
-                .map_err(|e| ApiError::internal(format!("converting {}: {e}", kv.key)))?;
-        }
-        meta::set_type(&mut obj, &res.api_version(version), res.kind);
+        meta::set_type(&mut obj, &res.api_version(res.storage_version()), res.kind);
         meta::set_resource_version(&mut obj, kv.mod_revision);
         Ok(obj)
     }
@@ -441,6 +452,7 @@ impl Api {
             meta::remove(&mut obj, "generation");
         }
         res.strategy.prepare_for_create(&mut obj);
+        res.strategy.prepare_for_create_by(&mut obj, &ctx.user);
         self.record_manager(ctx, &mut obj, "Update", version, res);
         let name = meta::name(&obj).to_owned();
         let mut causes = validation::object_meta(&obj, res.namespaced, res.name_rule);
@@ -488,12 +500,10 @@ impl Api {
         version: &str,
         mut obj: Value,
     ) -> Result<Value, ApiError> {
-        if version != res.storage_version() {
-            obj = res
-                .strategy
-                .convert(obj, version)
-                .map_err(ApiError::internal)?;
-        }
+        obj = res
+            .strategy
+            .convert(obj, version)
+            .map_err(ApiError::internal)?;
         meta::set_type(&mut obj, &res.api_version(version), res.kind);
         Ok(obj)
     }
@@ -590,7 +600,7 @@ impl Api {
             }
             return Err(ApiError::not_found(&subject(res, name)));
         };
-        let old = self.decode_stored(res, &current, res.storage_version())?;
+        let old = self.stored_form(res, &current)?;
         let requested_rv = meta::resource_version(&obj).to_owned();
         let expected = if requested_rv.is_empty() {
             if !res.strategy.allow_unconditional_update() {
@@ -653,6 +663,7 @@ impl Api {
         match part {
             Part::Main => res.strategy.prepare_for_update(&mut new, old),
             Part::Status => res.strategy.prepare_for_status_update(&mut new, old),
+            Part::Approval => res.strategy.prepare_for_approval_update(&mut new, old),
             Part::Finalize => {
                 let finalizers = new
                     .pointer("/spec/finalizers")
@@ -674,6 +685,7 @@ impl Api {
             Part::Main => "",
             Part::Status => "status",
             Part::Finalize => "finalize",
+            Part::Approval => "approval",
         };
         let attrs = Attributes {
             operation: Operation::Update,
@@ -693,6 +705,7 @@ impl Api {
         causes.extend(match part {
             Part::Main | Part::Finalize => res.strategy.validate_update(&new, old),
             Part::Status => res.strategy.validate_status_update(&new, old),
+            Part::Approval => res.strategy.validate_approval_update(&new, old),
         });
         if !causes.is_empty() {
             return Err(ApiError::invalid(res.kind, res.group, &name, causes));
@@ -771,7 +784,7 @@ impl Api {
                 .await
                 .map_err(|e| storage_error(res, name, e))?
                 .ok_or_else(|| ApiError::not_found(&subject(res, name)))?;
-            let old = self.decode_stored(res, &current, res.storage_version())?;
+            let old = self.stored_form(res, &current)?;
             let at_version = self.decode_stored(res, &current, version)?;
             let mut new = change(at_version)?;
             let pinned = meta::resource_version(&new).to_owned();
@@ -833,7 +846,7 @@ impl Api {
                 .await
                 .map_err(|e| storage_error(res, name, e))?
                 .ok_or_else(|| ApiError::not_found(&subject(res, name)))?;
-            let obj = self.decode_stored(res, &current, res.storage_version())?;
+            let obj = self.stored_form(res, &current)?;
             if let Some(uid) = &opts.precondition_uid {
                 if uid != meta::uid(&obj) {
                     return Err(ApiError::conflict(

@@ -1,10 +1,11 @@
 //! Subresources other than status, dispatched by resource and name: a namespace's
 //! `finalize`, `scale` (workloads), a pod's `binding` and `eviction`, a service
-//! account's `token`.
+//! account's `token`, a certificate signing request's `approval`.
 //!
 //! Invariant: a subresource writes only the part of the object it owns, through the
 //! generic store's read-modify-write (so it is a compare-and-swap like any update).
 
+mod approval;
 mod finalize;
 mod pods;
 mod scale;
@@ -35,6 +36,9 @@ pub async fn serve(
         "scale" => scale::serve(api, &res, version, ns, req, out).await,
         "binding" | "eviction" if res.resource == "pods" => {
             pods::serve(api, &res, version, ns, req, out).await
+        }
+        "approval" if res.resource == "certificatesigningrequests" => {
+            approval::serve(api, &res, version, req, out).await
         }
         "token" if res.resource == "serviceaccounts" => {
             token::create(server, &res, ns, req, out).await

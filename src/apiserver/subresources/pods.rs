@@ -115,7 +115,7 @@ async fn binding(
             .await
             .map_err(|e| storage_error(res, &name, e))?
             .ok_or_else(|| ApiError::not_found(&Subject::new("", "pods", &name)))?;
-        let mut pod = api.decode_stored(res, &current, res.storage_version())?;
+        let mut pod = api.stored_form(res, &current)?;
         if !want_uid.is_empty() && want_uid != meta::uid(&pod) {
             return Err(binding_conflict(
                 &name,

@@ -1262,7 +1262,8 @@ impl Strategy for ResourceQuotas {
 // Events (core/v1).
 // ---------------------------------------------------------------------------------
 
-struct Events;
+/// The core/v1 events strategy (events.k8s.io/v1 shares its table).
+pub(crate) struct Events;
 
 impl Events {
     fn since(ts: &str) -> String {
@@ -1276,6 +1277,11 @@ impl Events {
 impl Strategy for Events {
     fn decode(&self, obj: Value) -> Result<(Value, Vec<String>), String> {
         roundtrip::<api::Event>(obj)
+    }
+
+    /// printEvent: LAST SEEN first, the name last and wide.
+    fn name_first(&self) -> bool {
+        false
     }
 
     /// legacyValidateEvent as a core/v1 request sees it.
