@@ -201,6 +201,14 @@ pub async fn start(
         .map_err(NodeError::Kube)?;
     let external = url.trim_start_matches("https://").to_owned();
     let oidc = crate::authn::oidc_router(&authn, &external);
+    let audit = match &kube.audit_log_path {
+        Some(path) => Some(Arc::new(
+            crate::apiserver::audit::AuditLog::open(path).map_err(|e| {
+                NodeError::Kube(format!("--audit-log-path {}: {e}", path.display()))
+            })?,
+        )),
+        None => None,
+    };
     let server = Arc::new(ApiServer {
         api: api.clone(),
         authn,
@@ -214,6 +222,7 @@ pub async fn start(
         }),
         shutdown: shutdown.clone(),
         extra: Some(crate::apiserver::openapi::router(Arc::new(api.registry.clone())).merge(oidc)),
+        audit,
     });
     let cert = kube
         .tls_cert_file

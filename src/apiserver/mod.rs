@@ -4,10 +4,12 @@
 //! Invariant: `handle` is the one entry point; each layer below is one commented step,
 //! and a request refused by a layer never reaches the next.
 
+pub mod audit;
 pub mod discovery;
 pub mod handlers;
 pub mod negotiate;
 pub mod patch;
+pub mod protobuf;
 pub mod openapi;
 pub mod query;
 pub mod request_info;
@@ -56,6 +58,8 @@ pub struct ApiServer {
     pub shutdown: Shutdown,
     /// Extra non-resource routes (OpenAPI, OIDC discovery), tried before 404.
     pub extra: Option<axum::Router>,
+    /// `--audit-log-path`: one audit.k8s.io/v1 Event per request.
+    pub audit: Option<Arc<audit::AuditLog>>,
 }
 
 /// The router serving everything through the filter chain.
@@ -103,8 +107,23 @@ async fn handle(State(s): State<Arc<ApiServer>>, req: Request) -> Response {
     // 1. Request info: verb, group, version, namespace, resource, name.
     let info = request_info::parse(req.method(), req.uri().path(), req.uri().query());
     let long_running = is_long_running(&info);
+    let running = long_running.then(|| LongRunningGuard::new(&info));
+    let audit_id = crate::registry::meta::new_uid();
+    let received = crate::registry::meta::now_rfc3339_micro();
+    let who = std::sync::OnceLock::new();
+    let uri = req.uri().clone();
+    let user_agent = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let source_ip = req
+        .extensions()
+        .get::<crate::server::RemoteAddr>()
+        .map(|r| r.0.ip());
     // 2. Panic recovery: a panic below becomes a 500 Status; the process lives on.
-    let resp = std::panic::AssertUnwindSafe(chain(s.clone(), info.clone(), req, long_running))
+    let chained = chain(s.clone(), info.clone(), req, long_running, &who);
+    let mut resp = std::panic::AssertUnwindSafe(chained)
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
@@ -112,13 +131,41 @@ async fn handle(State(s): State<Arc<ApiServer>>, req: Request) -> Response {
             ApiError::internal("an unexpected panic occurred while handling the request")
                 .into_response()
         });
+    if let Ok(v) = http::HeaderValue::from_str(&audit_id) {
+        resp.headers_mut().insert("audit-id", v);
+    }
+    if let Some(log) = &s.audit {
+        log.write(&audit::event(&audit::Record {
+            audit_id: &audit_id,
+            info: &info,
+            uri: &uri,
+            user: who.get(),
+            source_ip,
+            user_agent: user_agent.as_deref(),
+            code: resp.status().as_u16(),
+            received: &received,
+            long_running,
+        }));
+    }
     observe(
         &info,
         resp.status().as_u16(),
         started.elapsed(),
         long_running,
+        axum::body::HttpBody::size_hint(resp.body()).exact(),
     );
-    resp
+    match running {
+        Some(guard) if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS => {
+            // A watch runs as long as its body streams: count it until the body ends.
+            resp.map(|body| {
+                Body::from_stream(futures::StreamExt::map(body.into_data_stream(), move |c| {
+                    let _counted = &guard;
+                    c
+                }))
+            })
+        }
+        _ => resp,
+    }
 }
 
 async fn chain(
@@ -126,6 +173,7 @@ async fn chain(
     info: request_info::RequestInfo,
     req: Request,
     long_running: bool,
+    who: &std::sync::OnceLock<crate::authn::UserInfo>,
 ) -> Response {
     // 3. In-flight limits (--max-requests-inflight / --max-mutating-requests-inflight):
     //    429 with Retry-After when saturated; long-running requests are exempt.
@@ -156,6 +204,7 @@ async fn chain(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
+    let authn_started = Instant::now();
     let user = match s
         .authn
         .authenticate_request(&Credentials {
@@ -165,15 +214,21 @@ async fn chain(
         .await
     {
         Ok(Some(u)) => {
-            metrics::counter!("authentication_attempts", "result" => "success").increment(1);
+            observe_authn("success", authn_started);
             u
         }
-        Ok(None) | Err(_) => {
-            metrics::counter!("authentication_attempts", "result" => "failure").increment(1);
+        Ok(None) => {
+            observe_authn("failure", authn_started);
+            return ApiError::unauthorized().into_response();
+        }
+        Err(_) => {
+            observe_authn("error", authn_started);
             return ApiError::unauthorized().into_response();
         }
     };
-    // 5. Audit: the request is received (RequestReceived stage).
+    // 5. Audit: who made the request; the event is written once the response starts
+    //    (`audit.rs`).
+    let _ = who.set(user.clone());
     tracing::debug!(user = %user.name, verb = %info.verb, path = %info.path, "request received");
     // 6. Authorization: anonymous users see public information only; everyone else
     //    goes through the authorizer chain.
@@ -223,9 +278,53 @@ impl Drop for InflightGuard {
     }
 }
 
-fn observe(info: &request_info::RequestInfo, code: u16, elapsed: Duration, long_running: bool) {
-    let verb = info.verb.to_uppercase();
-    let scope = if !info.is_resource_request {
+/// Counts one long-running request in `apiserver_longrunning_requests` while it lives.
+struct LongRunningGuard(metrics::Gauge);
+
+impl LongRunningGuard {
+    fn new(info: &request_info::RequestInfo) -> Self {
+        let gauge = metrics::gauge!(
+            "apiserver_longrunning_requests",
+            "verb" => reported_verb(info),
+            "group" => info.api_group.clone(),
+            "version" => info.api_version.clone(),
+            "resource" => info.resource.clone(),
+            "subresource" => info.subresource.clone(),
+            "scope" => scope(info),
+            "component" => "apiserver"
+        );
+        gauge.increment(1.0);
+        LongRunningGuard(gauge)
+    }
+}
+
+impl Drop for LongRunningGuard {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// `authentication_attempts` and `authentication_duration_seconds` by result.
+fn observe_authn(result: &'static str, started: Instant) {
+    metrics::counter!("authentication_attempts", "result" => result).increment(1);
+    metrics::histogram!("authentication_duration_seconds", "result" => result)
+        .record(started.elapsed().as_secs_f64());
+}
+
+/// The verb label kube-apiserver's metrics report: HTTP-style for writes.
+fn reported_verb(info: &request_info::RequestInfo) -> String {
+    match info.verb.as_str() {
+        "create" => "POST".to_owned(),
+        "update" => "PUT".to_owned(),
+        "delete" | "deletecollection" => "DELETE".to_owned(),
+        "proxy" | "connect" => "CONNECT".to_owned(),
+        v => v.to_uppercase(),
+    }
+}
+
+/// The scope label of kube-apiserver's metrics.
+fn scope(info: &request_info::RequestInfo) -> &'static str {
+    if !info.is_resource_request {
         ""
     } else if !info.name.is_empty() {
         "resource"
@@ -233,7 +332,32 @@ fn observe(info: &request_info::RequestInfo, code: u16, elapsed: Duration, long_
         "namespace"
     } else {
         "cluster"
-    };
+    }
+}
+
+fn observe(
+    info: &request_info::RequestInfo,
+    code: u16,
+    elapsed: Duration,
+    long_running: bool,
+    size: Option<u64>,
+) {
+    let verb = reported_verb(info);
+    let scope = scope(info);
+    // Upstream records response sizes of reads only.
+    if let (Some(size), "GET" | "LIST") = (size, verb.as_str()) {
+        metrics::histogram!(
+            "apiserver_response_sizes",
+            "verb" => verb.clone(),
+            "group" => info.api_group.clone(),
+            "version" => info.api_version.clone(),
+            "resource" => info.resource.clone(),
+            "subresource" => info.subresource.clone(),
+            "scope" => scope,
+            "component" => "apiserver"
+        )
+        .record(size as f64);
+    }
     metrics::counter!(
         "apiserver_request_total",
         "verb" => verb.clone(),
@@ -316,7 +440,7 @@ async fn dispatch(
     };
     match handlers::serve(&s, res, request).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => negotiate::error_response(&e, &parts.headers),
     }
 }
 

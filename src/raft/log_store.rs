@@ -238,6 +238,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let blob = encode(&hard, "hard state").map_err(write_err)?;
         self.wal.save_state(blob).map_err(write_err)?;
         self.hard = hard;
+        metrics::gauge!("kuberaft_raft_commit_index")
+            .set(committed.map(|c| c.index).unwrap_or(0) as f64);
         Ok(())
     }
 

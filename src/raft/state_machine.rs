@@ -279,6 +279,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .snap_dir
             .join(format!("{}.tmp", snapshot_file_name(&meta)));
         let store = self.store.clone();
+        let started = std::time::Instant::now();
         let dumped = tokio::task::block_in_place(|| -> Result<(), std::io::Error> {
             let file = std::fs::File::create(&tmp)?;
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -292,6 +293,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             tmp,
             meta,
             dumped: dumped.map_err(|e| e.to_string()),
+            started,
         }
     }
 
@@ -322,6 +324,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let store = self.store.clone();
         let final_path = self.snap_dir.join(snapshot_file_name(meta));
         let expected = meta.clone();
+        let started = std::time::Instant::now();
         tokio::task::block_in_place(|| -> Result<(), std::io::Error> {
             use std::io::Seek;
             file.sync_all()?;
@@ -342,6 +345,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             sync_dir(final_path.parent().unwrap_or(Path::new(".")))
         })
         .map_err(snap_err)?;
+        crate::metrics::observe_seconds(
+            "etcd_snap_db_save_total_duration_seconds",
+            started.elapsed(),
+        );
         // The dump carries the applied state of the sender at the snapshot's log id.
         self.state = AppliedState {
             last_applied: meta.last_log_id,
@@ -390,6 +397,8 @@ pub struct SnapshotBuilder {
     tmp: PathBuf,
     meta: SnapshotMeta<NodeId, Member>,
     dumped: Result<(), String>,
+    /// When the dump began (for `etcd_debugging_snap_save_total_duration_seconds`).
+    started: std::time::Instant,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -415,6 +424,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         .map_err(|e| snap_err(invalid(e.to_string())))?
         .map_err(snap_err)?;
         metrics::counter!("etcd_debugging_snap_save_total_num").increment(1);
+        crate::metrics::observe_seconds(
+            "etcd_debugging_snap_save_total_duration_seconds",
+            self.started.elapsed(),
+        );
         let file = tokio::fs::File::open(&final_path).await.map_err(snap_err)?;
         tracing::info!(snapshot = %self.meta.snapshot_id, "built snapshot");
         Ok(Snapshot {

@@ -25,6 +25,10 @@ use tokio_rustls::TlsAcceptor;
 #[derive(Clone, Debug, Default)]
 pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);
 
+/// The remote address of the connection a request came on.
+#[derive(Clone, Copy, Debug)]
+pub struct RemoteAddr(pub std::net::SocketAddr);
+
 /// Signals servers to stop accepting and to finish their connections gracefully.
 #[derive(Clone)]
 pub struct Shutdown {
@@ -120,6 +124,7 @@ pub async fn serve_with(
                         io,
                         router,
                         PeerCertificates::default(),
+                        remote,
                         conn_shutdown,
                         goaway,
                     )
@@ -130,6 +135,7 @@ pub async fn serve_with(
                         TokioIo::new(tcp),
                         router,
                         PeerCertificates::default(),
+                        remote,
                         conn_shutdown,
                         goaway,
                     )
@@ -160,13 +166,21 @@ pub async fn serve_with(
                             TokioIo::new(AuthorityFix::new(stream)),
                             router,
                             certs,
+                            remote,
                             conn_shutdown,
                             goaway,
                         )
                         .await
                     } else {
-                        serve_connection(TokioIo::new(stream), router, certs, conn_shutdown, goaway)
-                            .await
+                        serve_connection(
+                            TokioIo::new(stream),
+                            router,
+                            certs,
+                            remote,
+                            conn_shutdown,
+                            goaway,
+                        )
+                        .await
                     }
                 }
             }
@@ -182,6 +196,7 @@ async fn serve_connection<I>(
     io: I,
     router: axum::Router,
     certs: PeerCertificates,
+    remote: std::net::SocketAddr,
     mut shutdown: Shutdown,
     goaway_chance: f64,
 ) where
@@ -193,6 +208,7 @@ async fn serve_connection<I>(
         router,
         move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(certs.clone());
+            req.extensions_mut().insert(RemoteAddr(remote));
             req
         },
     );

@@ -127,6 +127,8 @@ impl Store {
     pub fn new(parts: Parts) -> Store {
         let reads = read_index::ReadIndex::new(parts.id, parts.raft.clone(), parts.peers.clone());
         let lessor = Lessor::new(parts.options.election_timeout);
+        metrics::gauge!("etcd_server_quota_backend_bytes")
+            .set(parts.options.quota_backend_bytes as f64);
         let store = Store {
             inner: Arc::new(Inner {
                 id: parts.id,
