@@ -206,12 +206,17 @@ fn mutual_tls_on_client_and_peer_ports() {
         let got = ok(etcdctl(e, &tls, &["get", "tls-key", "--print-value-only"]));
         assert_eq!(got.trim(), "over-tls", "read through {e}");
     }
-    let members_out = ok(etcdctl(&endpoints[1], &tls, &["member", "list"]));
-    assert_eq!(
-        members_out.matches("https://127.0.0.1:").count(),
-        6,
-        "{members_out}"
-    );
+    // Every member lists its https peer and client URLs (client URLs appear once each
+    // member has published its attributes through Raft).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let members_out = ok(etcdctl(&endpoints[1], &tls, &["member", "list"]));
+        if members_out.matches("https://127.0.0.1:").count() == 6 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{members_out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // No client certificate: refused by --client-cert-auth.
     let no_cert = etcdctl(

@@ -18,26 +18,9 @@ pub struct Report {
     pub target: Option<String>,
     /// The endpoints, comma separated.
     pub endpoints: String,
-    /// Concurrent clients (watchers for watch-fanout).
-    pub clients: usize,
-    /// HTTP/2 connections.
-    pub conns: usize,
-    /// Successful operations (delivered events for watch-fanout).
-    pub ops: u64,
-    /// Failed or timed-out operations (missed events for watch-fanout).
-    pub errors: u64,
-    /// Wall time of the measured phase.
-    pub duration_s: f64,
-    /// `ops / duration_s`.
-    pub ops_per_sec: f64,
-    /// Latency quantiles of successful operations.
-    pub p50_ms: f64,
-    /// 90th percentile.
-    pub p90_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Largest latency, exact.
-    pub max_ms: f64,
+    /// Counts and latencies.
+    #[serde(flatten)]
+    pub figures: Figures,
     /// Workload parameters.
     #[serde(flatten)]
     pub params: Params,
@@ -84,6 +67,56 @@ pub struct Measured {
     pub duration_s: f64,
 }
 
+/// The figures every result line carries, in this order.
+#[derive(Debug, Serialize)]
+pub struct Figures {
+    /// Concurrent clients (watchers for the watch workloads).
+    pub clients: usize,
+    /// HTTP/2 connections.
+    pub conns: usize,
+    /// Successful operations (delivered events for the watch workloads).
+    pub ops: u64,
+    /// Failed or timed-out operations (plus missed events for the watch workloads).
+    pub errors: u64,
+    /// Wall time of the measured phase.
+    pub duration_s: f64,
+    /// `ops / duration_s`.
+    pub ops_per_sec: f64,
+    /// Latency quantiles of successful operations.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest latency, exact.
+    pub max_ms: f64,
+}
+
+impl Figures {
+    /// The figures of one measured phase.
+    pub fn new(clients: usize, conns: usize, measured: &Measured) -> Self {
+        let h = &measured.histogram;
+        let ops = h.count();
+        let ops_per_sec = if measured.duration_s > 0.0 {
+            ops as f64 / measured.duration_s
+        } else {
+            0.0
+        };
+        Figures {
+            clients,
+            conns,
+            ops,
+            errors: measured.errors,
+            duration_s: round(measured.duration_s, 3),
+            ops_per_sec: round(ops_per_sec, 1),
+            p50_ms: ms(h.quantile_ns(0.50)),
+            p90_ms: ms(h.quantile_ns(0.90)),
+            p99_ms: ms(h.quantile_ns(0.99)),
+            max_ms: ms(h.max_ns()),
+        }
+    }
+}
+
 impl Report {
     /// Assembles the report of one run.
     pub fn new(
@@ -95,27 +128,11 @@ impl Report {
         measured: &Measured,
         params: Params,
     ) -> Self {
-        let h = &measured.histogram;
-        let ops = h.count();
-        let ops_per_sec = if measured.duration_s > 0.0 {
-            ops as f64 / measured.duration_s
-        } else {
-            0.0
-        };
         Report {
             workload,
             target,
             endpoints: endpoints.join(","),
-            clients,
-            conns,
-            ops,
-            errors: measured.errors,
-            duration_s: round(measured.duration_s, 3),
-            ops_per_sec: round(ops_per_sec, 1),
-            p50_ms: ms(h.quantile_ns(0.50)),
-            p90_ms: ms(h.quantile_ns(0.90)),
-            p99_ms: ms(h.quantile_ns(0.99)),
-            max_ms: ms(h.max_ns()),
+            figures: Figures::new(clients, conns, measured),
             params,
         }
     }
@@ -126,11 +143,13 @@ impl Report {
     }
 }
 
-fn ms(ns: u64) -> f64 {
+/// Nanoseconds as milliseconds rounded to the microsecond.
+pub(crate) fn ms(ns: u64) -> f64 {
     round(ns as f64 / 1e6, 3)
 }
 
-fn round(x: f64, decimals: i32) -> f64 {
+/// `x` rounded to `decimals` places.
+pub(crate) fn round(x: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (x * scale).round() / scale
 }

@@ -583,8 +583,6 @@ impl Strategy for CertificateSigningRequests {
     }
 
     /// Upstream's strategy keeps no generation.
-
-    /// Upstream's strategy keeps no generation.
     fn canonicalize(&self, obj: &mut Value) {
         meta::remove(obj, "generation");
     }
