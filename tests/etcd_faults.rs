@@ -147,14 +147,26 @@ async fn leader_kill_then_writes_resume_and_member_catches_up() {
         let _ = w.await;
     }
     let acked = acked.lock().expect("lock").clone();
-    let mut c = connect(&cluster.endpoints()).await;
-    let rev = c
-        .put("final", "x", None)
-        .await
-        .expect("put")
-        .header()
-        .expect("h")
-        .revision();
+    let c = connect(&cluster.endpoints()).await;
+    // While the old leader rejoins, a write may meet "leader changed"; etcd's
+    // clients retry such Unavailable answers, and so does this one.
+    let rev = wait_for(
+        "a write after the old leader rejoined",
+        Duration::from_secs(10),
+        || {
+            let mut c = c.clone();
+            async move {
+                match c.put("final", "x", None).await {
+                    Ok(r) => r.header().map(|h| h.revision()),
+                    Err(e) => {
+                        eprintln!("retrying the final put: {e}");
+                        None
+                    }
+                }
+            }
+        },
+    )
+    .await;
     let h = hashes(&mut cluster, rev).await;
     assert_eq!(h.len(), 3);
     assert!(h.windows(2).all(|w| w[0] == w[1]), "hashes differ: {h:?}");

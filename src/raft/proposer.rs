@@ -6,10 +6,11 @@
 //! to `client_write`; on a follower it is forwarded to the leader over the peer port,
 //! where it joins the leader's queue for forwarded batches.
 //!
-//! Forwarded batches have a queue of their own and are never forwarded again: if the
-//! member that received them no longer leads, the sender hears "not leader" and
-//! retries against the new leader. Re-forwarding would let two members' batches wait
-//! on each other (each holding its in-flight slots) until the request timeout.
+//! Forwarded requests share the queue (and the batches) of local ones but are never
+//! forwarded again: if the member that received them no longer leads, their senders
+//! hear "not leader" and retry against the new leader, while the local requests of the
+//! same batch go on to the new leader. Re-forwarding would let two members' batches
+//! wait on each other (each holding its in-flight slots) until the request timeout.
 //!
 //! Invariants: a batch is retried only when it certainly did not commit (openraft
 //! answers `ForwardToLeader` only for entries it never appended or truncated; a peer
@@ -75,6 +76,8 @@ impl Default for ProposerOptions {
 
 struct Unit {
     requests: Vec<Request>,
+    /// Forwarded here by a follower: proposed on this member or refused.
+    forwarded: bool,
     bytes: usize,
     deadline: Instant,
     reply: oneshot::Sender<Result<Vec<Applied>, ProposeError>>,
@@ -84,8 +87,6 @@ struct Unit {
 #[derive(Clone)]
 pub struct Proposer {
     tx: mpsc::Sender<Unit>,
-    /// Batches forwarded here by followers: proposed locally or refused.
-    forwarded: mpsc::Sender<Unit>,
     timeout: Duration,
 }
 
@@ -105,15 +106,9 @@ impl Proposer {
     /// Starts the proposer task.
     pub fn spawn(route: Route) -> Proposer {
         let (tx, rx) = mpsc::channel(16 * 1024);
-        let (forwarded, forwarded_rx) = mpsc::channel(16 * 1024);
         let timeout = route.options.request_timeout;
-        tokio::spawn(run(forwarded_rx, route.clone(), Hop::LocalOnly));
-        tokio::spawn(run(rx, route, Hop::AnyLeader));
-        Proposer {
-            tx,
-            forwarded,
-            timeout,
-        }
+        tokio::spawn(run(rx, route));
+        Proposer { tx, timeout }
     }
 
     /// Proposes `requests` as one unit (kept together and in order inside a batch) and
@@ -129,7 +124,7 @@ impl Proposer {
         requests: Vec<Request>,
         deadline: Instant,
     ) -> Result<Vec<Applied>, ProposeError> {
-        Self::enqueue(&self.tx, requests, deadline).await
+        self.enqueue(requests, deadline, false).await
     }
 
     /// Proposes a batch a follower forwarded here: on this member only, or
@@ -139,23 +134,28 @@ impl Proposer {
         requests: Vec<Request>,
         deadline: Instant,
     ) -> Result<Vec<Applied>, ProposeError> {
-        Self::enqueue(&self.forwarded, requests, deadline).await
+        self.enqueue(requests, deadline, true).await
     }
 
     async fn enqueue(
-        tx: &mpsc::Sender<Unit>,
+        &self,
         requests: Vec<Request>,
         deadline: Instant,
+        forwarded: bool,
     ) -> Result<Vec<Applied>, ProposeError> {
         let bytes = requests.iter().map(approximate_size).sum();
         let (reply, rx) = oneshot::channel();
         let unit = Unit {
             requests,
+            forwarded,
             bytes,
             deadline,
             reply,
         };
-        tx.send(unit).await.map_err(|_| ProposeError::Stopped)?;
+        self.tx
+            .send(unit)
+            .await
+            .map_err(|_| ProposeError::Stopped)?;
         metrics::gauge!("etcd_server_proposals_pending").increment(1.0);
         let res = rx.await.unwrap_or(Err(ProposeError::Stopped));
         metrics::gauge!("etcd_server_proposals_pending").decrement(1.0);
@@ -201,7 +201,7 @@ enum Hop {
     LocalOnly,
 }
 
-async fn run(mut rx: mpsc::Receiver<Unit>, route: Route, hop: Hop) {
+async fn run(mut rx: mpsc::Receiver<Unit>, route: Route) {
     let permits = Arc::new(Semaphore::new(route.options.max_inflight.max(1)));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -228,43 +228,92 @@ async fn run(mut rx: mpsc::Receiver<Unit>, route: Route, hop: Hop) {
                 .map(|u| u.deadline)
                 .max()
                 .unwrap_or_else(Instant::now);
-            let mut sizes = Vec::with_capacity(units.len());
-            let mut requests = Vec::with_capacity(count);
-            let mut replies = Vec::with_capacity(units.len());
-            for unit in units {
-                sizes.push(unit.requests.len());
-                requests.extend(unit.requests);
-                replies.push(unit.reply);
-            }
-            metrics::histogram!("kuberaft_proposal_batch_size").record(requests.len() as f64);
             let started = Instant::now();
-            let res = submit(&route, Proposal { requests }, deadline, hop).await;
+            submit_units(&route, units, count, deadline).await;
             crate::metrics::observe_seconds(
                 "kuberaft_proposal_duration_seconds",
                 started.elapsed(),
             );
             drop(permit);
-            match res {
-                Ok(result) => {
-                    let mut applied = result.applied.into_iter();
-                    for (n, reply) in sizes.into_iter().zip(replies) {
-                        let _ = reply.send(Ok(applied.by_ref().take(n).collect()));
-                    }
-                }
-                Err(e) => {
-                    for reply in replies {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                }
-            }
         });
+    }
+}
+
+/// Where a unit's answer goes once its batch is done.
+struct Waiter {
+    len: usize,
+    forwarded: bool,
+    reply: oneshot::Sender<Result<Vec<Applied>, ProposeError>>,
+}
+
+/// Proposes `units` as one batch and answers each. A batch holding forwarded units
+/// that this member cannot propose itself is split: the forwarded units are refused
+/// with "not leader", the local ones go on as a batch of their own.
+async fn submit_units(route: &Route, units: Vec<Unit>, count: usize, deadline: Instant) {
+    let mut requests = Vec::with_capacity(count);
+    let mut waiters = Vec::with_capacity(units.len());
+    for unit in units {
+        waiters.push(Waiter {
+            len: unit.requests.len(),
+            forwarded: unit.forwarded,
+            reply: unit.reply,
+        });
+        requests.extend(unit.requests);
+    }
+    let hop = if waiters.iter().any(|w| w.forwarded) {
+        Hop::LocalOnly
+    } else {
+        Hop::AnyLeader
+    };
+    metrics::histogram!("kuberaft_proposal_batch_size").record(requests.len() as f64);
+    let proposal = Proposal { requests };
+    let res = submit(route, &proposal, deadline, hop).await;
+    if !matches!(res, Err(ProposeError::NotLeader)) || waiters.iter().all(|w| w.forwarded) {
+        answer(waiters, res);
+        return;
+    }
+    // Never appended: refuse the forwarded units, send the local ones on.
+    let mut local_requests = Vec::new();
+    let mut local = Vec::new();
+    let mut at = 0;
+    for w in waiters {
+        let end = at + w.len;
+        if w.forwarded {
+            let _ = w.reply.send(Err(ProposeError::NotLeader));
+        } else {
+            local_requests.extend_from_slice(&proposal.requests[at..end]);
+            local.push(w);
+        }
+        at = end;
+    }
+    let local_proposal = Proposal {
+        requests: local_requests,
+    };
+    let res = submit(route, &local_proposal, deadline, Hop::AnyLeader).await;
+    answer(local, res);
+}
+
+/// Sends each waiter its share of the batch's result, in order.
+fn answer(waiters: Vec<Waiter>, res: Result<ProposalResult, ProposeError>) {
+    match res {
+        Ok(result) => {
+            let mut applied = result.applied.into_iter();
+            for w in waiters {
+                let _ = w.reply.send(Ok(applied.by_ref().take(w.len).collect()));
+            }
+        }
+        Err(e) => {
+            for w in waiters {
+                let _ = w.reply.send(Err(e.clone()));
+            }
+        }
     }
 }
 
 /// Gets one batch committed and applied, through whichever member leads.
 async fn submit(
     route: &Route,
-    proposal: Proposal,
+    proposal: &Proposal,
     deadline: Instant,
     hop: Hop,
 ) -> Result<ProposalResult, ProposeError> {
@@ -328,7 +377,7 @@ async fn submit(
                     .member(&member)
                     .map_err(|e| ProposeError::Rejected(e.to_string()))?;
                 let remaining = deadline.saturating_duration_since(now);
-                match client.forward(&proposal, remaining).await {
+                match client.forward(proposal, remaining).await {
                     Ok(Ok(result)) => return Ok(result),
                     Ok(Err(ForwardError::NotLeader { .. })) => "forwarded to a former leader",
                     Ok(Err(ForwardError::LeaderChanged)) => {
