@@ -172,12 +172,18 @@ pub struct Node {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// openraft's timing from etcd's flags. A follower of a live leader campaigns after
+/// the leader lease (openraft: `election_timeout_max`) plus a random timeout in
+/// `[min, max]`; with `max = --election-timeout` and `min` two heartbeats that is
+/// between `et + 2 hb` and `2 et` of silence — etcd's `[et, 2 et)` — and the window is
+/// wide enough that two followers rarely split the vote.
 fn raft_config(config: &Config) -> Result<openraft::Config, NodeError> {
     let et = config.election_timeout.as_millis() as u64;
+    let hb = config.heartbeat.as_millis() as u64;
     let rc = openraft::Config {
         cluster_name: config.token.clone(),
-        heartbeat_interval: config.heartbeat.as_millis() as u64,
-        election_timeout_min: (et / 2).max(config.heartbeat.as_millis() as u64 * 3),
+        heartbeat_interval: hb,
+        election_timeout_min: (hb * 2).min(et.saturating_sub(1)).max(1),
         election_timeout_max: et,
         install_snapshot_timeout: 10_000,
         max_payload_entries: 64,
