@@ -10,38 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::kube::KubeServer;
+use common::kube::{header, json_of, phase, row, KubeServer};
 use serde_json::Value;
-
-fn phase(what: &str) {
-    eprintln!("--- {what}");
-}
-
-fn json_of(s: &KubeServer, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    let out = s.ok(&all);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl {args:?} -o json: {e}\n{out}"))
-}
-
-fn header(table: &str) -> String {
-    table
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
-    table
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(name))
-        .unwrap_or_else(|| panic!("no row {name} in\n{table}"))
-        .split_whitespace()
-        .collect()
-}
 
 /// `kubectl apply -f -`: (success, stdout, stderr).
 fn apply(s: &KubeServer, manifest: &str) -> (bool, String, String) {

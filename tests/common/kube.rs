@@ -176,3 +176,37 @@ impl Drop for KubeServer {
         self.kill();
     }
 }
+
+/// Prints a test phase's name, so a failure's output says where it happened.
+pub fn phase(what: &str) {
+    eprintln!("--- {what}");
+}
+
+/// `kubectl <args> -o json`, parsed.
+pub fn json_of(s: &KubeServer, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    let out = s.ok(&all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl {args:?} -o json: {e}\n{out}"))
+}
+
+/// The header line of a `kubectl get` table, words separated by single spaces.
+pub fn header(table: &str) -> String {
+    table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The words of the table row whose first column is `name`.
+pub fn row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
+    table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no row {name} in\n{table}"))
+        .split_whitespace()
+        .collect()
+}
