@@ -193,7 +193,8 @@ async fn watcher_resumes_without_relisting_and_reflector_follows() {
         summary(&seen)
     );
 
-    // Creates spread over several server-side watch timeouts.
+    // Creates spread over 3 s, so several 1 s server-side watch timeouts fall between
+    // them (the pause paces the writes; it waits for no state).
     let mut want = Vec::new();
     for i in 0..6 {
         let n = format!("live-{i}");
