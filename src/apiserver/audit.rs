@@ -69,17 +69,41 @@ impl AuditLog {
     }
 }
 
+/// What an event needs from the request as it arrived (the request itself moves on
+/// down the chain).
+pub struct Arrival {
+    /// When the request arrived, RFC 3339 with microseconds.
+    pub received: String,
+    pub uri: http::Uri,
+    pub user_agent: Option<String>,
+    pub source_ip: Option<std::net::IpAddr>,
+}
+
+impl Arrival {
+    pub fn of<B>(req: &http::Request<B>) -> Arrival {
+        Arrival {
+            received: crate::registry::meta::now_rfc3339_micro(),
+            uri: req.uri().clone(),
+            user_agent: req
+                .headers()
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            source_ip: req
+                .extensions()
+                .get::<crate::server::RemoteAddr>()
+                .map(|r| r.0.ip()),
+        }
+    }
+}
+
 /// What the chain learns about a request while serving it.
 pub struct Record<'a> {
     pub audit_id: &'a str,
     pub info: &'a RequestInfo,
-    pub uri: &'a http::Uri,
+    pub arrival: &'a Arrival,
     pub user: Option<&'a UserInfo>,
-    pub source_ip: Option<std::net::IpAddr>,
-    pub user_agent: Option<&'a str>,
     pub code: u16,
-    /// When the request arrived, RFC 3339 with microseconds.
-    pub received: &'a str,
     pub long_running: bool,
 }
 
@@ -91,10 +115,10 @@ pub fn event(r: &Record<'_>) -> Value {
         "level": "Metadata",
         "auditID": r.audit_id,
         "stage": if r.long_running { "ResponseStarted" } else { "ResponseComplete" },
-        "requestURI": r.uri.to_string(),
+        "requestURI": r.arrival.uri.to_string(),
         "verb": r.info.verb,
         "responseStatus": {"metadata": {}, "code": r.code},
-        "requestReceivedTimestamp": r.received,
+        "requestReceivedTimestamp": r.arrival.received,
         "stageTimestamp": crate::registry::meta::now_rfc3339_micro(),
     });
     let user = match r.user {
@@ -108,10 +132,10 @@ pub fn event(r: &Record<'_>) -> Value {
         None => json!({"username": "system:anonymous", "groups": ["system:unauthenticated"]}),
     };
     ev["user"] = user;
-    if let Some(ip) = r.source_ip {
+    if let Some(ip) = r.arrival.source_ip {
         ev["sourceIPs"] = json!([ip.to_string()]);
     }
-    if let Some(ua) = r.user_agent {
+    if let Some(ua) = &r.arrival.user_agent {
         ev["userAgent"] = json!(ua);
     }
     if r.info.is_resource_request {
@@ -152,15 +176,18 @@ mod tests {
         let uri: http::Uri = "/api/v1/namespaces/default/configmaps/cm1"
             .parse()
             .expect("uri");
+        let arrival = Arrival {
+            received: "2026-11-29T10:00:00.000000Z".into(),
+            uri,
+            user_agent: Some("kubectl/v1.32.0".into()),
+            source_ip: Some("127.0.0.1".parse().expect("ip")),
+        };
         let ev = event(&Record {
             audit_id: "abc",
             info: &info,
-            uri: &uri,
+            arrival: &arrival,
             user: Some(&user),
-            source_ip: Some("127.0.0.1".parse().expect("ip")),
-            user_agent: Some("kubectl/v1.32.0"),
             code: 404,
-            received: "2026-11-29T10:00:00.000000Z",
             long_running: false,
         });
         assert_eq!(ev["auditID"], "abc");

@@ -109,18 +109,9 @@ async fn handle(State(s): State<Arc<ApiServer>>, req: Request) -> Response {
     let long_running = is_long_running(&info);
     let running = long_running.then(|| LongRunningGuard::new(&info));
     let audit_id = crate::registry::meta::new_uid();
-    let received = crate::registry::meta::now_rfc3339_micro();
+    // What the audit event needs from the request, taken only when there is a log.
+    let arrival = s.audit.as_ref().map(|_| audit::Arrival::of(&req));
     let who = std::sync::OnceLock::new();
-    let uri = req.uri().clone();
-    let user_agent = req
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let source_ip = req
-        .extensions()
-        .get::<crate::server::RemoteAddr>()
-        .map(|r| r.0.ip());
     // 2. Panic recovery: a panic below becomes a 500 Status; the process lives on.
     let chained = chain(s.clone(), info.clone(), req, long_running, &who);
     let mut resp = std::panic::AssertUnwindSafe(chained)
@@ -134,16 +125,13 @@ async fn handle(State(s): State<Arc<ApiServer>>, req: Request) -> Response {
     if let Ok(v) = http::HeaderValue::from_str(&audit_id) {
         resp.headers_mut().insert("audit-id", v);
     }
-    if let Some(log) = &s.audit {
+    if let (Some(log), Some(arrival)) = (&s.audit, &arrival) {
         log.write(&audit::event(&audit::Record {
             audit_id: &audit_id,
             info: &info,
-            uri: &uri,
+            arrival,
             user: who.get(),
-            source_ip,
-            user_agent: user_agent.as_deref(),
             code: resp.status().as_u16(),
-            received: &received,
             long_running,
         }));
     }
@@ -228,7 +216,9 @@ async fn chain(
     };
     // 5. Audit: who made the request; the event is written once the response starts
     //    (`audit.rs`).
-    let _ = who.set(user.clone());
+    if s.audit.is_some() {
+        let _ = who.set(user.clone());
+    }
     tracing::debug!(user = %user.name, verb = %info.verb, path = %info.path, "request received");
     // 6. Authorization: anonymous users see public information only; everyone else
     //    goes through the authorizer chain.
