@@ -258,6 +258,28 @@ impl Store {
         if voters <= 3 && self.fast_transfer(&info, pause).await {
             return Ok(());
         }
+        self.pause_other_voters(target, pause).await;
+        let hold = HoldGuard::new(self.inner.hold.clone());
+        self.raft().runtime_config().heartbeat(false);
+        self.pause_elections(pause);
+        let campaign = self.send_to(&info.member, LeaderCall::Campaign).await;
+        self.raft().runtime_config().heartbeat(true);
+        drop(hold);
+        campaign?;
+        if self
+            .sees_leader(target, self.options().election_timeout * 3)
+            .await
+        {
+            return Ok(());
+        }
+        Err(StoreError::Internal(
+            "etcdserver: request timed out, leader transfer took too long".into(),
+        ))
+    }
+
+    /// Asks every voter but this member and the transfer target not to start
+    /// elections for `pause`.
+    async fn pause_other_voters(&self, target: NodeId, pause: Duration) {
         let others: Vec<MemberInfo> = self
             .members()
             .into_iter()
@@ -273,24 +295,21 @@ impl Store {
                 )
                 .await;
         }
-        let hold = HoldGuard::new(self.inner.hold.clone());
-        self.raft().runtime_config().heartbeat(false);
-        self.pause_elections(pause);
-        let campaign = self.send_to(&info.member, LeaderCall::Campaign).await;
-        self.raft().runtime_config().heartbeat(true);
-        drop(hold);
-        campaign?;
-        let deadline = Instant::now() + self.options().election_timeout * 3;
+    }
+
+    /// Waits up to `within` until this member sees `target` lead.
+    async fn sees_leader(&self, target: NodeId, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
         let mut metrics = self.raft().metrics();
-        while Instant::now() < deadline {
+        loop {
             if metrics.borrow_and_update().current_leader == Some(target) {
-                return Ok(());
+                return true;
             }
-            let _ = tokio::time::timeout(Duration::from_millis(50), metrics.changed()).await;
+            if Instant::now() >= deadline {
+                return false;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(10), metrics.changed()).await;
         }
-        Err(StoreError::Internal(
-            "etcdserver: request timed out, leader transfer took too long".into(),
-        ))
     }
 
     /// The quick handover of a group of at most three voters: hold proposals until
@@ -300,21 +319,7 @@ impl Store {
     /// time (e.g. this leader was elected less than a lease ago and refused the
     /// vote), so the caller falls back to the lease-waiting handover.
     async fn fast_transfer(&self, target: &MemberInfo, pause: Duration) -> bool {
-        let others: Vec<MemberInfo> = self
-            .members()
-            .into_iter()
-            .filter(|m| !m.is_learner && m.id != target.id && m.id != self.member_id())
-            .collect();
-        for other in &others {
-            let _ = self
-                .send_to(
-                    &other.member,
-                    LeaderCall::PauseElections {
-                        millis: pause.as_millis() as u64,
-                    },
-                )
-                .await;
-        }
+        self.pause_other_voters(target.id, pause).await;
         let hold = HoldGuard::new(self.inner.hold.clone());
         let mut metrics = self.raft().metrics();
         let deadline = Instant::now() + self.options().election_timeout / 2;
@@ -349,17 +354,8 @@ impl Store {
         }
         drop(hold);
         // The target answered once it leads; wait for this member to see it too.
-        let deadline = Instant::now() + self.options().election_timeout;
-        loop {
-            let leader = metrics.borrow_and_update().current_leader;
-            if leader == Some(target.id) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(10), metrics.changed()).await;
-        }
+        self.sees_leader(target.id, self.options().election_timeout)
+            .await
     }
 
     /// Sends a call to one specific member.
