@@ -356,15 +356,18 @@ impl Node {
         )
         .map_err(|e| NodeError::Storage(e.to_string()))?;
         let log_store = LogStore::open(&dir.wal(), WalOptions::default())
-            .map_err(|e| NodeError::Storage(e.to_string()))?;
+            .map_err(|e| NodeError::Storage(e.to_string()))?
+            .sync_in_parallel_as(identity.member_id);
+        let durability = log_store.durability();
         let hub = WatchHub::new(mvcc.clone());
         let sm = StateMachine::new(mvcc.clone(), Arc::new(hub.clone()), &dir.snap())
-            .map_err(|e| NodeError::Storage(e.to_string()))?;
+            .map_err(|e| NodeError::Storage(e.to_string()))?
+            .with_durability(durability.clone());
         let applied = sm.applied_index();
         let raft = Raft::new(
             identity.member_id,
             Arc::new(raft_config(&config)?),
-            Network::new(peers.clone()),
+            Network::new(peers.clone()).with_durability(durability),
             log_store,
             sm,
         )

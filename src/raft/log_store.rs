@@ -4,9 +4,27 @@
 //! the last purged log id is the WAL's purge marker.
 //!
 //! Invariant: `append`'s callback reports success only after its entries are
-//! fdatasynced, and `save_vote` returns only after the vote is fdatasynced; every
-//! write reaches the disk in call order through the WAL's single writer, and no
-//! blocking I/O runs on the async worker threads.
+//! fdatasynced — except, when enabled, for the leader's own new entries (below) —
+//! and `save_vote` returns only after the vote is fdatasynced; every write reaches
+//! the disk in call order through the WAL's single writer, and no blocking I/O runs
+//! on the async worker threads.
+//!
+//! # The leader syncs in parallel with replication
+//!
+//! openraft 0.9 runs `append` inside its core task and waits for the callback before
+//! it sends the entries to the followers, so the leader's fdatasync and the
+//! followers' would run one after the other. Raft allows the leader to write its own
+//! log in parallel with replicating it (Raft thesis §10.2.1; etcd does so), as long
+//! as nothing acts on a commit before the entry is durable on a quorum. Here the
+//! leader's callback runs as soon as the entries are queued, and the commit is then
+//! made safe by two waits on [`Durability`]: the state machine applies an entry (so
+//! no client sees it and no reply is sent) only once it is synced locally, and the
+//! leader tells followers a commit index only once the entries up to it are synced
+//! locally. An entry that
+//! anyone applies is therefore durable on the leader and on the followers whose
+//! acknowledgements (sent only after their own fdatasync) committed it: a quorum.
+//! Only entries that carry the leader's own committed vote (term and id) are
+//! acknowledged early; entries received from another leader never are.
 
 use std::fmt::Debug;
 use std::io;
@@ -20,7 +38,7 @@ use tokio::sync::oneshot;
 
 use super::wal::{Batch, Wal, WalReader};
 pub use super::wal::{WalError, WalOptions};
-use super::{Entry, LogId, StorageError, TypeConfig, Vote};
+use super::{Entry, LogId, NodeId, StorageError, TypeConfig, Vote};
 
 /// The Raft log, vote and committed log id of one member, in one WAL directory.
 ///
@@ -32,6 +50,22 @@ pub struct LogStore {
     reader: LogReader,
     hard: HardState,
     last_purged: Option<LogId>,
+    /// Set by `sync_in_parallel_as`: this member's id, whose own entries as leader
+    /// are acknowledged to openraft before they are synced.
+    leader_self: Option<NodeId>,
+}
+
+/// Waits for entries to be durable in this member's log (see the module docs).
+#[derive(Clone)]
+pub struct Durability {
+    wal: WalReader,
+}
+
+impl Durability {
+    /// Returns once the entry at `index` (and every one before it) is fdatasynced.
+    pub async fn wait(&self, index: u64) -> Result<(), WalError> {
+        self.wal.wait_synced(index).await
+    }
 }
 
 /// Reads entries for replication; clones share the store's index and cache.
@@ -66,7 +100,34 @@ impl LogStore {
             reader,
             hard,
             last_purged,
+            leader_self: None,
         })
+    }
+
+    /// Acknowledges this member's own entries, while it leads, as soon as they are
+    /// queued. Whoever enables it must make the state machine and the commit index
+    /// sent to followers wait on [`LogStore::durability`] (see the module docs).
+    pub fn sync_in_parallel_as(mut self, id: NodeId) -> LogStore {
+        self.leader_self = Some(id);
+        self
+    }
+
+    /// A handle that waits for entries of this log to be durable.
+    pub fn durability(&self) -> Durability {
+        Durability {
+            wal: self.reader.wal.clone(),
+        }
+    }
+
+    /// Whether an entry with `log_id` is this member's own, appended while it leads
+    /// under the vote saved last.
+    fn own_as_leader(&self, log_id: &LogId) -> bool {
+        match (self.leader_self, &self.hard.vote) {
+            (Some(me), Some(vote)) => {
+                vote.committed && vote.leader_id.node_id == me && log_id.leader_id == vote.leader_id
+            }
+            _ => false,
+        }
     }
 
     /// Waits until everything written so far, including the committed log id, is on disk.
@@ -257,8 +318,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut batch = Batch::new();
+        let mut own = true;
         for entry in entries {
             let id = entry.log_id;
+            own &= self.own_as_leader(&id);
             batch
                 .push(id.index, id.leader_id.term, |buf| {
                     bincode::serde::encode_into_std_write(&entry, buf, bincode::config::standard())
@@ -272,12 +335,30 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     StorageError::from(StorageIOError::write_log_entry(id, AnyError::new(&e)))
                 })?;
         }
+        if !own || batch.is_empty() {
+            return self
+                .wal
+                .append(
+                    batch,
+                    Box::new(move |r| callback.log_io_completed(r.map_err(io::Error::other))),
+                )
+                .map_err(write_err);
+        }
+        // The leader's own entries: acknowledged once queued; a failed sync is
+        // recorded by the WAL, which then fails every `Durability::wait`, so the
+        // state machine stops with a storage error and nothing unsynced is applied.
         self.wal
             .append(
                 batch,
-                Box::new(move |r| callback.log_io_completed(r.map_err(io::Error::other))),
+                Box::new(|r| {
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "WAL: syncing the leader's entries failed");
+                    }
+                }),
             )
-            .map_err(write_err)
+            .map_err(write_err)?;
+        callback.log_io_completed(Ok(()));
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -675,6 +756,41 @@ mod tests {
             reader.try_get_log_entries(10..=12).await?,
             written[10..13].to_vec()
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn only_the_leaders_own_entries_are_acknowledged_before_the_sync() -> TestResult {
+        let dir = tempfile::tempdir().map_err(storage_err)?;
+        let mut store = open(dir.path(), small_opts())?.sync_in_parallel_as(1);
+        let durability = store.durability();
+        store.save_vote(&Vote::new_committed(3, 1)).await?;
+        store
+            .blocking_append((1..=3).map(|i| proposal_entry(3, i, 64)))
+            .await?;
+        durability.wait(3).await.map_err(storage_err)?;
+
+        tracing::info!("expect the leader's append to be acknowledged though its write fails");
+        store.wal.fail_next_write();
+        store.blocking_append([proposal_entry(3, 4, 64)]).await?;
+        let waited = durability.wait(4).await;
+        assert!(
+            matches!(waited, Err(WalError::Failed(_))),
+            "an unsynced entry must never count as durable: {waited:?}"
+        );
+        drop(store);
+        let mut store = open(dir.path(), small_opts())?;
+        assert_eq!(store.get_log_state().await?.last_log_id, Some(log_id(3, 3)));
+
+        tracing::info!("expect entries of another leader to wait for their sync, and fail with it");
+        store = store.sync_in_parallel_as(1);
+        store.save_vote(&Vote::new_committed(4, 2)).await?;
+        store.wal.fail_next_write();
+        let from_other = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(4, 2), 4),
+            payload: EntryPayload::Blank,
+        };
+        assert!(store.blocking_append([from_other]).await.is_err());
         Ok(())
     }
 

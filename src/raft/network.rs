@@ -4,7 +4,8 @@
 //!
 //! Invariant: one HTTP/2 connection per peer URL, shared by Raft replication and
 //! forwarding; an unreachable peer is reported as `Unreachable` so openraft backs off
-//! instead of spinning.
+//! instead of spinning; with a `Durability` set, no AppendEntries tells a follower a
+//! commit index beyond what this member has synced (see `log_store`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
 
 use super::fault::FaultSwitch;
+use super::log_store::Durability;
 use super::peer::{decode, encode, ForwardError, MAX_PEER_MESSAGE};
 use super::proto::peer_client::PeerClient as GrpcClient;
 use super::proto::Frame;
@@ -210,11 +212,23 @@ fn status_error(url: &str, status: tonic::Status) -> PeerError {
 #[derive(Clone)]
 pub struct Network {
     clients: PeerClients,
+    durability: Option<Durability>,
 }
 
 impl Network {
     pub fn new(clients: PeerClients) -> Self {
-        Network { clients }
+        Network {
+            clients,
+            durability: None,
+        }
+    }
+
+    /// Holds each AppendEntries until the commit index it carries is synced in the
+    /// local log: required when the log store acknowledges the leader's own entries
+    /// before syncing them.
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = Some(durability);
+        self
     }
 }
 
@@ -222,6 +236,7 @@ impl Network {
 pub struct Connection {
     target: NodeId,
     client: Result<PeerClient, String>,
+    durability: Option<Durability>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -231,6 +246,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         Connection {
             target,
             client: self.clients.member(node).map_err(|e| e.to_string()),
+            durability: self.durability.clone(),
         }
     }
 }
@@ -268,6 +284,22 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        if let (Some(d), Some(commit)) = (&self.durability, rpc.leader_commit) {
+            // Usually long done: the commit needed a follower's round trip, which
+            // includes its own fdatasync.
+            match tokio::time::timeout(option.hard_ttl(), d.wait(commit.index)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(RPCError::Unreachable(Unreachable::new(&e))),
+                Err(_) => {
+                    let e = std::io::Error::other(format!(
+                        "entry {} not synced locally within {:?}",
+                        commit.index,
+                        option.hard_ttl()
+                    ));
+                    return Err(RPCError::Unreachable(Unreachable::new(&e)));
+                }
+            }
+        }
         self.send(
             |mut c, r| Box::pin(async move { c.append(r).await }),
             &rpc,

@@ -2,8 +2,10 @@
 //!
 //! Invariants: every `apply` call is one atomic MVCC batch that also records the last
 //! applied log id and membership, so a crash never separates data from its position in
-//! the log; events reach the observer (the watch hub) only after that batch landed;
-//! a snapshot file is complete and fsynced before openraft learns of it.
+//! the log; with a `Durability` set, no entry is applied before it is synced in the
+//! local log (the leader appends without waiting, see `log_store`); events reach the
+//! observer (the watch hub) only after that batch landed; a snapshot file is complete
+//! and fsynced before openraft learns of it.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError, StoredMembersh
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::log_store::Durability;
 use super::{LogId, Member, NodeId, ProposalResult, StorageError, TypeConfig};
 use crate::mvcc::{Event, MvccStore, Revision};
 
@@ -60,6 +63,7 @@ pub struct StateMachine {
     state: AppliedState,
     applied_tx: watch::Sender<u64>,
     receiving: Option<PathBuf>,
+    durability: Option<Durability>,
 }
 
 impl StateMachine {
@@ -90,7 +94,15 @@ impl StateMachine {
             state,
             applied_tx,
             receiving: None,
+            durability: None,
         })
+    }
+
+    /// Applies an entry only once it is synced in the local log: required when the
+    /// log store acknowledges the leader's own entries before syncing them.
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = Some(durability);
+        self
     }
 
     /// The index of the last applied entry, as it changes.
@@ -217,6 +229,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let entries: Vec<super::Entry> = entries.into_iter().collect();
+        if let (Some(d), Some(last)) = (&self.durability, entries.last()) {
+            d.wait(last.log_id.index).await.map_err(sm_write_err)?;
+        }
         let mut state = self.state.clone();
         let mut counts = Vec::with_capacity(entries.len());
         for entry in &entries {

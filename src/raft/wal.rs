@@ -46,6 +46,11 @@
 //! record is synced before the segment files it frees are deleted. After any I/O
 //! error the WAL refuses further writes: nothing more is acknowledged, and reopening
 //! recovers a consistent log from disk.
+//!
+//! Besides the per-call completions, `WalReader::wait_synced` waits until the entry
+//! now at an index is durable: every entry remembers the op that wrote it, and the
+//! writer publishes the last op it fdatasynced (entries recovered on open count as
+//! durable). The leader uses it to append without waiting (see `log_store`).
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -265,6 +270,9 @@ impl Wal {
                     .write(true)
                     .open(&t.path)
                     .map_err(io_err("open", &t.path))?;
+                // What a crashed process wrote may still be only in the page cache;
+                // recovered entries count as durable, so make them so.
+                file.sync_data().map_err(io_err("fdatasync", &t.path))?;
                 Some((file, t))
             }
             None => None,
@@ -274,6 +282,7 @@ impl Wal {
             opts: opts.clone(),
             log: Mutex::new(log),
             written_op: AtomicU64::new(0),
+            synced: tokio::sync::watch::Sender::new(Synced::default()),
             #[cfg(test)]
             fail_next_write: AtomicBool::new(false),
         });
@@ -319,6 +328,12 @@ impl Wal {
             writer: Some(handle),
             preparer,
         })
+    }
+
+    /// Makes the writer's next write stop half way with ENOSPC.
+    #[cfg(test)]
+    pub fn fail_next_write(&self) {
+        self.shared.fail_next_write.store(true, Ordering::SeqCst);
     }
 
     pub fn reader(&self) -> WalReader {
@@ -390,6 +405,7 @@ impl Wal {
                         seq,
                         offset: base + item.frame.start as u64,
                         len: data.len() as u32,
+                        op,
                     },
                 );
                 log.cache_push(op, bytes.slice(data));
@@ -583,6 +599,36 @@ impl Drop for Wal {
 }
 
 impl WalReader {
+    /// Waits until the entry now at `index` is fdatasynced. Entries already purged
+    /// count as durable; an index past the end of the log is an error, as is a
+    /// writer that failed before syncing it.
+    pub async fn wait_synced(&self, index: u64) -> Result<(), WalError> {
+        let op = {
+            let log = self.shared.lock();
+            if index < log.first {
+                return Ok(());
+            }
+            match log.slots.get((index - log.first) as usize) {
+                Some(slot) => slot.op,
+                None => {
+                    return Err(WalError::Internal(format!(
+                        "waiting for entry {index}, which is not in the log"
+                    )))
+                }
+            }
+        };
+        let mut rx = self.shared.synced.subscribe();
+        let got = *rx
+            .wait_for(|s| s.op >= op || s.failed)
+            .await
+            .map_err(|_| WalError::Stopped)?;
+        if got.op >= op {
+            return Ok(());
+        }
+        let reason = self.shared.lock().failed.clone().unwrap_or_default();
+        Err(WalError::Failed(reason))
+    }
+
     /// The index of the first entry still in the log, if any.
     pub fn first_index(&self) -> Option<u64> {
         let log = self.shared.lock();
@@ -750,6 +796,8 @@ struct Shared {
     log: Mutex<Log>,
     /// The highest op whose bytes are in a segment file (not necessarily synced).
     written_op: AtomicU64,
+    /// The highest entry-writing op that is fdatasynced, and whether the writer failed.
+    synced: tokio::sync::watch::Sender<Synced>,
     /// Makes the writer's next write stop half way with ENOSPC.
     #[cfg(test)]
     fail_next_write: AtomicBool,
@@ -794,6 +842,15 @@ struct Slot {
     seq: u64,
     offset: u64,
     len: u32,
+    /// The op that wrote the entry; 0 for entries recovered from disk.
+    op: u64,
+}
+
+/// What the writer has made durable.
+#[derive(Clone, Copy, Debug, Default)]
+struct Synced {
+    op: u64,
+    failed: bool,
 }
 
 struct Cached {
@@ -1450,6 +1507,7 @@ fn apply_record(
                     seq,
                     offset: at,
                     len: (payload.len() - ENTRY_HEAD_LEN) as u32,
+                    op: 0,
                 },
             );
         }
@@ -1613,6 +1671,7 @@ impl Writer {
                 .lock()
                 .failed
                 .get_or_insert_with(|| reason.clone());
+            self.shared.synced.send_modify(|s| s.failed = true);
             self.failed = Some(reason);
         }
         if let Some(done) = done {
@@ -1649,7 +1708,9 @@ impl Writer {
         };
         self.advance(n as u64);
         self.shared.written_op.store(op, Ordering::Release);
-        self.sync_data()
+        self.sync_data()?;
+        self.shared.synced.send_modify(|s| s.op = op);
+        Ok(())
     }
 
     /// Writes `buf` at the write position with one positional write.
