@@ -17,6 +17,9 @@
 #   BENCH_CONNS   connections per run (default min(clients, 6))
 #   WORKLOADS     regex on "workload/clients" to run part of the matrix, e.g. '^put/'
 #
+# Before the runs, leadership in every plain-http target is moved to the member of
+# its first endpoint (see lead_first).
+#
 # Invariant: every run's JSON line is appended to the results file as printed by the
 # bench; the markdown table is computed from that file only (mean ops/s, p50 and p99
 # over the rounds, the ops/s spread, errors summed).
@@ -62,6 +65,33 @@ matrix=(
   list-prefix/16
   watch-fanout/100
 )
+
+# Single-connection runs (put/1) talk to the first endpoint only, and a request that
+# reaches a follower costs a forwarding hop in etcd and kuberaft alike: make the
+# first endpoint's member the leader in every target, so both are measured in the
+# same role. Needs plain-http endpoints (etcdctl gets no TLS flags here).
+lead_first() {
+  local endpoints=$1 first status me leader
+  first=${endpoints%%,*}
+  command -v etcdctl >/dev/null || { echo "bench-compare: no etcdctl; leaving leadership where it is" >&2; return 0; }
+  # -w fields: member ids are 64-bit, more than jq's numbers hold exactly.
+  status=$(ETCDCTL_API=3 etcdctl --endpoints "$first" endpoint status -w fields 2>/dev/null) || {
+    echo "bench-compare: cannot read the status of $first; leaving leadership where it is" >&2; return 0; }
+  me=$(awk -F' : ' '$1=="\"MemberID\"" {print $2}' <<<"$status")
+  leader=$(awk -F' : ' '$1=="\"Leader\"" {print $2}' <<<"$status")
+  if [[ -n $me && $me != "$leader" ]]; then
+    ETCDCTL_API=3 etcdctl --endpoints "$endpoints" move-leader "$(printf '%x' "$me")" >&2 ||
+      echo "bench-compare: move-leader to $first failed; leaving leadership where it is" >&2
+  fi
+}
+for target in "${targets[@]}"; do
+  IFS='|' read -r label endpoints extra <<<"$target"
+  if [[ $endpoints == *https://* ]]; then
+    echo "bench-compare: $label uses TLS; not moving its leadership" >&2
+  else
+    lead_first "$endpoints"
+  fi
+done
 
 mkdir -p "$(dirname "$results")"
 : > "$results"

@@ -5,14 +5,14 @@
 //! a progress response (watch id -1) goes out only when every watcher of the stream is
 //! synced, after every event already sent for them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
@@ -60,79 +60,123 @@ impl pb::watch_server::Watch for WatchService {
         let (hub_tx, hub_rx) = mpsc::channel::<WatchMsg>(1024);
         let flags: Arc<Mutex<HashMap<i64, Flags>>> = Arc::default();
         let store = self.store.clone();
-        tokio::spawn(forward(
-            store.clone(),
-            hub_rx,
-            out_tx.clone(),
-            flags.clone(),
-        ));
         tokio::spawn(serve_stream(
-            store,
+            store.clone(),
             input,
             out_tx,
             hub_tx,
-            flags,
+            flags.clone(),
             self.progress_interval,
             need_leader,
         ));
         metrics::counter!("grpc_server_started_total", "grpc_type" => "bidi_stream", "grpc_service" => "etcdserverpb.Watch", "grpc_method" => "Watch").increment(1);
-        Ok(Response::new(Box::pin(ReceiverStream::new(out_rx))))
+        Ok(Response::new(Box::pin(Outgoing {
+            store,
+            control: out_rx,
+            hub: hub_rx,
+            flags,
+            pending: VecDeque::new(),
+            control_open: true,
+            hub_open: true,
+        })))
     }
 }
 
-/// Moves hub messages to the gRPC stream, converting them.
-async fn forward(
+/// The gRPC response stream of one Watch call: the replies of `serve_stream`
+/// (created, canceled, errors) and the hub's messages, converted as they are polled,
+/// so an event goes from the hub to the HTTP/2 stream without a task in between.
+///
+/// Control replies are taken first: `serve_stream` queues a watcher's `created`
+/// before registering it with the hub, so it is always ahead of the watcher's events.
+/// The stream ends when both sides are closed.
+struct Outgoing {
     store: Store,
-    mut hub_rx: mpsc::Receiver<WatchMsg>,
-    out: mpsc::Sender<Result<pb::WatchResponse, Status>>,
+    control: mpsc::Receiver<Result<pb::WatchResponse, Status>>,
+    hub: mpsc::Receiver<WatchMsg>,
     flags: Arc<Mutex<HashMap<i64, Flags>>>,
-) {
-    while let Some(msg) = hub_rx.recv().await {
-        let responses = match msg {
-            WatchMsg::Events {
-                tag,
-                revision,
-                events,
-            } => {
-                let f = flags
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&tag)
-                    .copied();
-                let Some(f) = f else { continue };
-                let header = convert::header(store.header_at(revision));
-                let events: Vec<_> = events
-                    .into_iter()
-                    .map(|e| convert::event(e, f.prev_kv))
-                    .collect();
-                metrics::counter!("etcd_debugging_mvcc_events_total")
-                    .increment(events.len() as u64);
-                fragments(header, tag, events, f.fragment)
+    pending: VecDeque<pb::WatchResponse>,
+    control_open: bool,
+    hub_open: bool,
+}
+
+impl Stream for Outgoing {
+    type Item = Result<pb::WatchResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(r) = this.pending.pop_front() {
+                return Poll::Ready(Some(Ok(r)));
             }
-            WatchMsg::Progress { revision } => vec![pb::WatchResponse {
-                header: convert::header(store.header_at(revision)),
-                watch_id: -1,
-                ..Default::default()
-            }],
-            WatchMsg::Compacted {
-                tag,
+            if this.control_open {
+                match this.control.poll_recv(cx) {
+                    Poll::Ready(Some(item)) => return Poll::Ready(Some(item)),
+                    Poll::Ready(None) => this.control_open = false,
+                    Poll::Pending => {}
+                }
+            }
+            if this.hub_open {
+                match this.hub.poll_recv(cx) {
+                    Poll::Ready(Some(msg)) => {
+                        this.pending = responses(&this.store, &this.flags, msg).into();
+                        continue;
+                    }
+                    Poll::Ready(None) => this.hub_open = false,
+                    Poll::Pending => {}
+                }
+            }
+            if !this.control_open && !this.hub_open {
+                return Poll::Ready(None);
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+/// The responses for one hub message (none for a watcher already cancelled).
+fn responses(
+    store: &Store,
+    flags: &Mutex<HashMap<i64, Flags>>,
+    msg: WatchMsg,
+) -> Vec<pb::WatchResponse> {
+    match msg {
+        WatchMsg::Events {
+            tag,
+            revision,
+            events,
+        } => {
+            let f = flags
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&tag)
+                .copied();
+            let Some(f) = f else { return Vec::new() };
+            let header = convert::header(store.header_at(revision));
+            let events: Vec<_> = events
+                .into_iter()
+                .map(|e| convert::event(e, f.prev_kv))
+                .collect();
+            metrics::counter!("etcd_debugging_mvcc_events_total").increment(events.len() as u64);
+            fragments(header, tag, events, f.fragment)
+        }
+        WatchMsg::Progress { revision } => vec![pb::WatchResponse {
+            header: convert::header(store.header_at(revision)),
+            watch_id: -1,
+            ..Default::default()
+        }],
+        WatchMsg::Compacted {
+            tag,
+            compact_revision,
+        } => {
+            flags.lock().unwrap_or_else(|p| p.into_inner()).remove(&tag);
+            vec![pb::WatchResponse {
+                header: convert::header(store.header()),
+                watch_id: tag,
+                canceled: true,
                 compact_revision,
-            } => {
-                flags.lock().unwrap_or_else(|p| p.into_inner()).remove(&tag);
-                vec![pb::WatchResponse {
-                    header: convert::header(store.header()),
-                    watch_id: tag,
-                    canceled: true,
-                    compact_revision,
-                    cancel_reason: "etcdserver: mvcc: required revision has been compacted".into(),
-                    ..Default::default()
-                }]
-            }
-        };
-        for r in responses {
-            if out.send(Ok(r)).await.is_err() {
-                return;
-            }
+                cancel_reason: "etcdserver: mvcc: required revision has been compacted".into(),
+                ..Default::default()
+            }]
         }
     }
 }
