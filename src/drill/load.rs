@@ -2,6 +2,10 @@
 //! (HTTPS, admin client certificate) and etcd puts (gRPC, one connection per client),
 //! each client paced, with a per-request timeout.
 //!
+//! Like grpc-go (under etcd's Go client and kube-apiserver), the etcd clients retry
+//! transparently a request that provably never left them: hyper refused to hand it
+//! to a connection that was closing (`never_sent`). Anything else is not retried.
+//!
 //! Invariant: a write is recorded as acknowledged only when the server answered it
 //! with success (201 with a resourceVersion; a PutResponse with a revision); every
 //! other outcome is recorded as a failure with its reason, and each name or key is
@@ -242,7 +246,18 @@ async fn etcd_client(
             value: Bytes::from(n.to_string()),
             ..Default::default()
         };
-        let outcome = tokio::time::timeout(opts.timeout, client.put(put)).await;
+        let outcome = tokio::time::timeout(opts.timeout, async {
+            loop {
+                match client.put(put.clone()).await {
+                    Err(status) if never_sent(&status) => {
+                        tracing::debug!(key = %key, "put never left the client; sending it again");
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    other => return other,
+                }
+            }
+        })
+        .await;
         let at = Instant::now();
         match outcome {
             Ok(Ok(resp)) => match resp.into_inner().header {
@@ -275,4 +290,18 @@ async fn etcd_client(
         }
     }
     record
+}
+
+/// Whether a failed call provably never reached the wire: hyper's `Canceled` error,
+/// which its HTTP/2 client raises only for a request it did not hand to the
+/// connection ("connection was not ready", or queued when the connection closed).
+fn never_sent(status: &tonic::Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            return h.is_canceled();
+        }
+        source = e.source();
+    }
+    false
 }
