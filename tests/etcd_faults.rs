@@ -1,6 +1,7 @@
 //! Faults against real member processes: leader SIGKILL, restart and catch-up (by log
 //! and by snapshot), lease expiry across a leader change, membership changes, kill -9
-//! of every member during writes, and data directories that must not be used.
+//! of every member during writes, a full disk, and data directories that must not be
+//! used.
 
 mod common;
 
@@ -453,4 +454,126 @@ async fn foreign_or_corrupt_data_dirs_are_refused() {
     assert!(!out.status.success(), "started on a corrupt WAL");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.to_lowercase().contains("corrupt"), "{stderr}");
+}
+
+/// A small tmpfs mounted over a directory for the life of the guard: a disk that
+/// really fills up. Needs root (`mount`); `None` with the reason when it cannot.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(Tmpfs(dir.to_owned()))
+    }
+
+    fn resize(&self, size: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .output()
+            .expect("mount -o remount");
+        assert!(
+            out.status.success(),
+            "remount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazy: the member may still hold files open; the cluster kills it afterwards.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_and_loses_nothing_acknowledged() {
+    let mut cluster = Cluster::unstarted(1, &[]);
+    let data_dir = cluster.members[0].data_dir.clone();
+    // Declared after the cluster, so unmounted before the cluster is dropped.
+    let disk = match Tmpfs::mount(&data_dir, "200m") {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED a_full_disk_fails_writes_and_loses_nothing_acknowledged: cannot mount a tmpfs here ({why}); it needs root");
+            return;
+        }
+    };
+    cluster.start_all().await;
+
+    phase("write 90 KiB values until the 200 MiB disk is full");
+    let mut c = connect(&cluster.endpoints()).await;
+    let mut acked: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let failure = loop {
+        assert!(
+            acked.len() < 5000,
+            "no write failed after 5000 × 90 KiB on a 200 MiB disk"
+        );
+        let key = format!("full/{:05}", acked.len());
+        // Pseudo-random bytes: nothing on the way can compress them away.
+        let value: Vec<u8> = (0..90 * 1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            c.put(key.as_str(), value.clone(), None),
+        )
+        .await
+        {
+            Ok(Ok(_)) => acked.push((key, value)),
+            Ok(Err(e)) => break e.to_string(),
+            Err(_) => break "no answer within 10 s".to_owned(),
+        }
+    };
+    eprintln!("{} writes acknowledged, then: {failure}", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the disk filled implausibly early: {failure}"
+    );
+    assert!(
+        failure.contains("etcdserver: "),
+        "a write on a full disk must fail with an etcd error, got: {failure}"
+    );
+    let again = c.put("full/after-failure", "v", None).await;
+    assert!(
+        again.is_err(),
+        "writes must keep failing until the member is restarted with space"
+    );
+
+    phase("free space and restart: every acknowledged write is there, writes work");
+    disk.resize("600m");
+    cluster.members[0].kill();
+    cluster.spawn(0, "new");
+    cluster.wait_leader().await;
+    let mut c = connect(&cluster.endpoints()).await;
+    for (key, value) in &acked {
+        let got = c.get(key.as_str(), None).await.expect("get after restart");
+        match got.kvs().first() {
+            Some(kv) => assert!(
+                kv.value() == value.as_slice(),
+                "{key}: value differs after restart"
+            ),
+            None => panic!("{key} was acknowledged before the disk filled and is gone"),
+        }
+    }
+    c.put("full/after-restart", "v", None)
+        .await
+        .expect("a write after the restart with free space");
 }

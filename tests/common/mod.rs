@@ -154,6 +154,22 @@ impl Cluster {
     }
 
     pub async fn start_with(n: usize, extra: &[&str]) -> Cluster {
+        let mut cluster = Self::unstarted(n, extra);
+        cluster.start_all().await;
+        cluster
+    }
+
+    /// Starts every member of a cluster made by `unstarted` and waits for a leader.
+    pub async fn start_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.spawn(i, "new");
+        }
+        self.wait_leader().await;
+    }
+
+    /// The members of a new cluster, none started yet (their data directories do not
+    /// exist yet either).
+    pub fn unstarted(n: usize, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let token = format!("test-{}", free_port());
         let members: Vec<Member> = (0..n)
@@ -170,16 +186,11 @@ impl Cluster {
                 }
             })
             .collect();
-        let mut cluster = Cluster {
+        Cluster {
             dir,
             members,
             token,
-        };
-        for i in 0..n {
-            cluster.spawn(i, "new");
         }
-        cluster.wait_leader().await;
-        cluster
     }
 
     pub fn initial_cluster(&self) -> String {
