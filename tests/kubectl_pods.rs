@@ -1,5 +1,6 @@
 //! kubectl against one replica: pods (run, get, describe, field selectors, validation,
-//! immutability, binding, eviction), podtemplates, replicationcontrollers, `get all`,
+//! immutability, binding, eviction, the Priority and DefaultTolerationSeconds
+//! admission plugins), podtemplates, replicationcontrollers, `get all`,
 //! and the cluster kinds (nodes, persistentvolumes, persistentvolumeclaims,
 //! limitranges, resourcequotas, events) through create, get, describe and delete.
 
@@ -584,4 +585,136 @@ fn nodes_volumes_limits_quotas_and_events() {
     );
     s.ok(&["delete", "ev", "nginx.1"]);
     s.fails(&["get", "ev", "nginx.1"]);
+}
+
+#[test]
+fn priority_and_default_toleration_admission() {
+    let s = KubeServer::start(&[]);
+
+    phase("a plain pod gets priority 0 and five minutes of not-ready/unreachable tolerance");
+    s.ok(&["run", "plain", "--image=nginx"]);
+    let get =
+        |name: &str, path: &str| s.ok(&["get", "pod", name, "-o", &format!("jsonpath={{{path}}}")]);
+    assert_eq!(get("plain", ".spec.priority"), "0");
+    assert_eq!(
+        get("plain", ".spec.preemptionPolicy"),
+        "PreemptLowerPriority"
+    );
+    let tolerations = get(
+        "plain",
+        r#".spec.tolerations[*]['key','effect','tolerationSeconds']"#,
+    );
+    for want in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        assert!(tolerations.contains(want), "{want} missing: {tolerations}");
+    }
+    assert_eq!(tolerations.matches("NoExecute").count(), 2, "{tolerations}");
+    assert_eq!(tolerations.matches("300").count(), 2, "{tolerations}");
+
+    phase("a pod that tolerates not-ready itself keeps its own toleration");
+    apply(
+        &s,
+        "apiVersion: v1
+kind: Pod
+metadata: {name: tolerant}
+spec:
+  containers: [{name: c, image: nginx}]
+  tolerations:
+  - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 30}
+",
+    );
+    let tolerations = get("tolerant", r#".spec.tolerations[*].tolerationSeconds"#);
+    assert_eq!(
+        tolerations, "30 300",
+        "the own toleration first, then unreachable's default"
+    );
+
+    phase("a priority class name resolves to its value and preemption policy");
+    apply(
+        &s,
+        "apiVersion: v1
+kind: Pod
+metadata: {name: critical, namespace: kube-system}
+spec:
+  priorityClassName: system-node-critical
+  containers: [{name: c, image: nginx}]
+",
+    );
+    let get_ks = |path: &str| {
+        s.ok(&[
+            "-n",
+            "kube-system",
+            "get",
+            "pod",
+            "critical",
+            "-o",
+            &format!("jsonpath={{{path}}}"),
+        ])
+    };
+    assert_eq!(get_ks(".spec.priority"), "2000001000");
+    assert_eq!(get_ks(".spec.preemptionPolicy"), "PreemptLowerPriority");
+
+    phase("a global default class applies to pods that name none");
+    apply(
+        &s,
+        "apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: everyday}
+value: 1000
+globalDefault: true
+preemptionPolicy: Never
+",
+    );
+    s.ok(&["run", "defaulted", "--image=nginx"]);
+    assert_eq!(get("defaulted", ".spec.priorityClassName"), "everyday");
+    assert_eq!(get("defaulted", ".spec.priority"), "1000");
+    assert_eq!(get("defaulted", ".spec.preemptionPolicy"), "Never");
+
+    phase("a missing class, or a priority that disagrees with the class, is refused with 403");
+    let (ok, _, err) = with_stdin(
+        &s,
+        &["create", "-f", "-"],
+        "apiVersion: v1
+kind: Pod
+metadata: {name: nosuch}
+spec:
+  priorityClassName: no-such-class
+  containers: [{name: c, image: nginx}]
+",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(
+            r#"pods "nosuch" is forbidden: no PriorityClass with name no-such-class was found"#
+        ),
+        "{err}"
+    );
+    let (ok, _, err) = with_stdin(
+        &s,
+        &["create", "-f", "-"],
+        "apiVersion: v1
+kind: Pod
+metadata: {name: selfmade}
+spec:
+  priorityClassName: everyday
+  priority: 7
+  containers: [{name: c, image: nginx}]
+",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("the integer value of priority (7) must not be provided in pod spec; priority admission controller computed 1000 from the given PriorityClass name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Forbidden") || err.contains("forbidden"),
+        "{err}"
+    );
+    let out = s.fails(&["get", "pod", "nosuch"]);
+    assert!(
+        out.contains("NotFound") || out.contains("not found"),
+        "nothing stored: {out}"
+    );
 }

@@ -7,6 +7,7 @@
 //! written at that point.
 
 mod namespace;
+mod pod_defaults;
 mod service_account;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use namespace::NamespaceLifecycle;
+pub use pod_defaults::{DefaultTolerationSeconds, Priority};
 pub use service_account::ServiceAccount;
 
 use crate::apiserver::status::ApiError;
@@ -69,8 +71,14 @@ pub struct Chain {
     pub validating: Vec<Arc<dyn Validating>>,
 }
 
-/// The plugins enabled when no flag says otherwise.
-pub const DEFAULT_PLUGINS: &[&str] = &["NamespaceLifecycle", "ServiceAccount"];
+/// The plugins enabled when no flag says otherwise (those of kube-apiserver's defaults
+/// that this server implements).
+pub const DEFAULT_PLUGINS: &[&str] = &[
+    "NamespaceLifecycle",
+    "ServiceAccount",
+    "Priority",
+    "DefaultTolerationSeconds",
+];
 
 impl Chain {
     /// Builds the chain from plugin names; unknown names are an error.
@@ -98,16 +106,20 @@ impl Chain {
                     chain.mutating.push(sa.clone());
                     chain.validating.push(sa);
                 }
+                "Priority" => chain
+                    .mutating
+                    .push(Arc::new(Priority::new(storage.clone(), root))),
+                "DefaultTolerationSeconds" => {
+                    chain.mutating.push(Arc::new(DefaultTolerationSeconds))
+                }
                 // Accepted for compatibility with kube-apiserver command lines; their
                 // behaviour belongs to components this server does not run.
                 "DefaultStorageClass"
-                | "DefaultTolerationSeconds"
                 | "MutatingAdmissionWebhook"
                 | "ValidatingAdmissionWebhook"
                 | "ValidatingAdmissionPolicy"
                 | "ResourceQuota"
                 | "LimitRanger"
-                | "Priority"
                 | "TaintNodesByCondition"
                 | "PersistentVolumeClaimResize"
                 | "RuntimeClass"
