@@ -667,6 +667,21 @@ globalDefault: true
 preemptionPolicy: Never
 ",
     );
+    let (ok, _, err) = with_stdin(
+        &s,
+        &["create", "-f", "-"],
+        "apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: second}
+value: 5
+globalDefault: true
+",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("PriorityClass everyday is marked as default. Only one default can exist"),
+        "{err}"
+    );
     s.ok(&["run", "defaulted", "--image=nginx"]);
     assert_eq!(get("defaulted", ".spec.priorityClassName"), "everyday");
     assert_eq!(get("defaulted", ".spec.priority"), "1000");

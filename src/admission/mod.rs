@@ -21,7 +21,25 @@ pub use service_account::ServiceAccount;
 use crate::apiserver::status::ApiError;
 use crate::authn::UserInfo;
 use crate::registry::Resource;
-use crate::storage::Storage;
+use crate::storage::{ReadMode, Storage};
+
+/// The object stored at `key`, decoded. Read locally first and, when absent, again
+/// with a consistent read: this member may not have applied a recent create yet, and
+/// a plugin must not refuse a request over an object that exists.
+async fn stored_object(storage: &dyn Storage, key: &str) -> Result<Option<Value>, ApiError> {
+    for mode in [ReadMode::Any, ReadMode::Consistent] {
+        match storage.get(key, mode).await {
+            Ok(Some(kv)) => {
+                return serde_json::from_slice(&kv.value)
+                    .map(Some)
+                    .map_err(|e| ApiError::internal(e.to_string()))
+            }
+            Ok(None) => continue,
+            Err(e) => return Err(ApiError::internal(e.to_string())),
+        }
+    }
+    Ok(None)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {

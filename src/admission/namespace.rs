@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Attributes, Operation, Validating};
+use super::{stored_object, Attributes, Operation, Validating};
 use crate::apiserver::status::{ApiError, Subject};
 use crate::registry::meta;
-use crate::storage::{keys, ReadMode, Storage};
+use crate::storage::{keys, Storage};
 
 /// Namespaces that always exist.
 pub const IMMORTAL: &[&str] = &["default", "kube-system", "kube-public"];
@@ -32,18 +32,7 @@ impl NamespaceLifecycle {
 
     async fn namespace(&self, name: &str) -> Result<Option<Value>, ApiError> {
         let key = keys::object_key(&self.root, "namespaces", None, name);
-        for mode in [ReadMode::Any, ReadMode::Consistent] {
-            match self.storage.get(&key, mode).await {
-                Ok(Some(kv)) => {
-                    return serde_json::from_slice(&kv.value)
-                        .map(Some)
-                        .map_err(|e| ApiError::internal(e.to_string()))
-                }
-                Ok(None) => continue,
-                Err(e) => return Err(ApiError::internal(e.to_string())),
-            }
-        }
-        Ok(None)
+        stored_object(self.storage.as_ref(), &key).await
     }
 }
 

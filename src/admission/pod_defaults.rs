@@ -16,10 +16,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{Attributes, Mutating, Operation};
+use super::{stored_object, Attributes, Mutating, Operation};
 use crate::apiserver::status::ApiError;
+use crate::registry::kinds::scheduling;
 use crate::registry::meta;
-use crate::storage::{keys, ReadMode, Storage};
+use crate::storage::{keys, Storage};
 
 /// kube-apiserver's `--default-not-ready-toleration-seconds` and
 /// `--default-unreachable-toleration-seconds` defaults.
@@ -105,30 +106,13 @@ impl Priority {
 
     async fn class(&self, name: &str) -> Result<Option<Value>, ApiError> {
         let key = keys::object_key(&self.root, "priorityclasses", None, name);
-        match self.storage.get(&key, ReadMode::Consistent).await {
-            Ok(Some(kv)) => serde_json::from_slice(&kv.value)
-                .map(Some)
-                .map_err(|e| ApiError::internal(e.to_string())),
-            Ok(None) => Ok(None),
-            Err(e) => Err(ApiError::internal(e.to_string())),
-        }
+        stored_object(self.storage.as_ref(), &key).await
     }
 
     /// The class marked `globalDefault`, if any.
     async fn default_class(&self) -> Result<Option<Value>, ApiError> {
-        let prefix = keys::list_prefix(&self.root, "priorityclasses", None);
-        let page = self
-            .storage
-            .list(&prefix, "", 0, ReadMode::Consistent)
-            .await
-            .map_err(|e| {
-                ApiError::internal(format!("failed to get default priority class: {e}"))
-            })?;
-        Ok(page
-            .kvs
-            .iter()
-            .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
-            .find(|c| c["globalDefault"].as_bool() == Some(true)))
+        let defaults = scheduling::default_classes(self.storage.as_ref(), &self.root).await?;
+        Ok(defaults.into_iter().next())
     }
 }
 

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{Attributes, Mutating, Operation, Validating};
+use super::{stored_object, Attributes, Mutating, Operation, Validating};
 use crate::apiserver::status::ApiError;
 use crate::registry::meta;
-use crate::storage::{keys, ReadMode, Storage};
+use crate::storage::{keys, Storage};
 
 const MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -39,18 +39,7 @@ impl ServiceAccount {
 
     async fn service_account(&self, ns: &str, name: &str) -> Result<Option<Value>, ApiError> {
         let key = keys::object_key(&self.root, "serviceaccounts", Some(ns), name);
-        for mode in [ReadMode::Any, ReadMode::Consistent] {
-            match self.storage.get(&key, mode).await {
-                Ok(Some(kv)) => {
-                    return serde_json::from_slice(&kv.value)
-                        .map(Some)
-                        .map_err(|e| ApiError::internal(e.to_string()))
-                }
-                Ok(None) => continue,
-                Err(e) => return Err(ApiError::internal(e.to_string())),
-            }
-        }
-        Ok(None)
+        stored_object(self.storage.as_ref(), &key).await
     }
 }
 

@@ -20,7 +20,7 @@ use crate::authn::UserInfo;
 use crate::registry::store::{immutable, Api, Ctx};
 use crate::registry::validation::NameRule;
 use crate::registry::{age, meta, Column, Hooks, Resource, Strategy, AGE_COLUMN, ALL_VERBS};
-use crate::storage::{keys, ReadMode};
+use crate::storage::{keys, ReadMode, Storage};
 
 pub const GROUP: &str = "scheduling.k8s.io";
 
@@ -129,6 +129,22 @@ fn value_of(obj: &Value) -> i64 {
     obj.get("value").and_then(Value::as_i64).unwrap_or(0)
 }
 
+/// The stored PriorityClasses marked `globalDefault` (normally at most one), read
+/// consistently.
+pub async fn default_classes(storage: &dyn Storage, root: &str) -> Result<Vec<Value>, ApiError> {
+    let prefix = keys::list_prefix(root, "priorityclasses", None);
+    let page = storage
+        .list(&prefix, "", 0, ReadMode::Consistent)
+        .await
+        .map_err(|e| ApiError::internal(format!("failed to get default priority class: {e}")))?;
+    Ok(page
+        .kvs
+        .iter()
+        .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+        .filter(global_default)
+        .collect())
+}
+
 fn global_default(obj: &Value) -> bool {
     obj.get("globalDefault")
         .and_then(Value::as_bool)
@@ -141,20 +157,9 @@ impl PriorityClasses {
         if !global_default(obj) {
             return Ok(());
         }
-        let prefix = keys::list_prefix(&hooks.root, "priorityclasses", None);
-        let page = hooks
-            .storage
-            .list(&prefix, "", 0, ReadMode::Consistent)
-            .await
-            .map_err(|e| {
-                ApiError::internal(format!("failed to get default priority class: {e}"))
-            })?;
         let name = meta::name(obj);
-        for kv in &page.kvs {
-            let Ok(other) = serde_json::from_slice::<Value>(&kv.value) else {
-                continue;
-            };
-            if global_default(&other) && meta::name(&other) != name {
+        for other in default_classes(hooks.storage.as_ref(), &hooks.root).await? {
+            if meta::name(&other) != name {
                 return Err(ApiError::forbidden_message(format!(
                     "priorityclasses.{GROUP} \"{name}\" is forbidden: PriorityClass {} is marked as default. Only one default can exist",
                     meta::name(&other)
