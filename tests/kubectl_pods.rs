@@ -593,8 +593,18 @@ fn priority_and_default_toleration_admission() {
 
     phase("a plain pod gets priority 0 and five minutes of not-ready/unreachable tolerance");
     s.ok(&["run", "plain", "--image=nginx"]);
-    let get =
-        |name: &str, path: &str| s.ok(&["get", "pod", name, "-o", &format!("jsonpath={{{path}}}")]);
+    let get_in = |ns: &str, name: &str, path: &str| {
+        s.ok(&[
+            "-n",
+            ns,
+            "get",
+            "pod",
+            name,
+            "-o",
+            &format!("jsonpath={{{path}}}"),
+        ])
+    };
+    let get = |name: &str, path: &str| get_in("default", name, path);
     assert_eq!(get("plain", ".spec.priority"), "0");
     assert_eq!(
         get("plain", ".spec.preemptionPolicy"),
@@ -642,19 +652,14 @@ spec:
   containers: [{name: c, image: nginx}]
 ",
     );
-    let get_ks = |path: &str| {
-        s.ok(&[
-            "-n",
-            "kube-system",
-            "get",
-            "pod",
-            "critical",
-            "-o",
-            &format!("jsonpath={{{path}}}"),
-        ])
-    };
-    assert_eq!(get_ks(".spec.priority"), "2000001000");
-    assert_eq!(get_ks(".spec.preemptionPolicy"), "PreemptLowerPriority");
+    assert_eq!(
+        get_in("kube-system", "critical", ".spec.priority"),
+        "2000001000"
+    );
+    assert_eq!(
+        get_in("kube-system", "critical", ".spec.preemptionPolicy"),
+        "PreemptLowerPriority"
+    );
 
     phase("a global default class applies to pods that name none");
     apply(

@@ -23,6 +23,13 @@ use crate::authn::UserInfo;
 use crate::registry::Resource;
 use crate::storage::{ReadMode, Storage};
 
+/// Whether the request is about a pod itself (no subresource).
+fn is_pod(attrs: &Attributes<'_>) -> bool {
+    attrs.resource.group.is_empty()
+        && attrs.resource.resource == "pods"
+        && attrs.subresource.is_empty()
+}
+
 /// The object stored at `key`, decoded. Read locally first and, when absent, again
 /// with a consistent read: this member may not have applied a recent create yet, and
 /// a plugin must not refuse a request over an object that exists.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{stored_object, Attributes, Mutating, Operation};
+use super::{is_pod, stored_object, Attributes, Mutating, Operation};
 use crate::apiserver::status::ApiError;
 use crate::registry::kinds::scheduling;
 use crate::registry::meta;
@@ -27,12 +27,6 @@ use crate::storage::{keys, Storage};
 const DEFAULT_TOLERATION_SECONDS: u64 = 300;
 const NOT_READY: &str = "node.kubernetes.io/not-ready";
 const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
-
-fn is_pod(attrs: &Attributes<'_>) -> bool {
-    attrs.resource.group.is_empty()
-        && attrs.resource.resource == "pods"
-        && attrs.subresource.is_empty()
-}
 
 /// `pods "name" is forbidden: why`, as upstream's admission.NewForbidden says it.
 fn forbidden(attrs: &Attributes<'_>, why: String) -> ApiError {

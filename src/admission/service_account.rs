@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{stored_object, Attributes, Mutating, Operation, Validating};
+use super::{is_pod, stored_object, Attributes, Mutating, Operation, Validating};
 use crate::apiserver::status::ApiError;
 use crate::registry::meta;
 use crate::storage::{keys, Storage};
@@ -31,10 +31,7 @@ impl ServiceAccount {
     }
 
     fn applies(attrs: &Attributes<'_>) -> bool {
-        attrs.operation == Operation::Create
-            && attrs.resource.group.is_empty()
-            && attrs.resource.resource == "pods"
-            && attrs.subresource.is_empty()
+        attrs.operation == Operation::Create && is_pod(attrs)
     }
 
     async fn service_account(&self, ns: &str, name: &str) -> Result<Option<Value>, ApiError> {

@@ -393,9 +393,7 @@ impl Strategy for EndpointSlices {
 mod tests {
     use super::*;
 
-    fn fields(causes: &[Cause]) -> Vec<&str> {
-        causes.iter().map(|c| c.field.as_str()).collect()
-    }
+    use crate::registry::kinds::cause_fields as fields;
 
     #[test]
     fn slices_default_validate_and_print() {

@@ -302,9 +302,7 @@ impl Strategy for Events {
 mod tests {
     use super::*;
 
-    fn fields(causes: &[Cause]) -> Vec<&str> {
-        causes.iter().map(|c| c.field.as_str()).collect()
-    }
+    use crate::registry::kinds::cause_fields as fields;
 
     fn v1_event() -> Value {
         json!({

@@ -51,3 +51,9 @@ pub fn all() -> Vec<Resource> {
     out.extend(discovery::resources());
     out
 }
+
+/// The field paths of validation causes, for the kinds' unit tests.
+#[cfg(test)]
+pub(crate) fn cause_fields(causes: &[crate::apiserver::status::Cause]) -> Vec<&str> {
+    causes.iter().map(|c| c.field.as_str()).collect()
+}

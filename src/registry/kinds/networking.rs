@@ -1203,9 +1203,7 @@ impl Strategy for NetworkPolicies {
 mod tests {
     use super::*;
 
-    fn fields(causes: &[Cause]) -> Vec<&str> {
-        causes.iter().map(|c| c.field.as_str()).collect()
-    }
+    use crate::registry::kinds::cause_fields as fields;
 
     #[test]
     fn missing_path_type_is_a_validation_error_not_a_decode_error() {

@@ -831,9 +831,7 @@ pub async fn bootstrap(api: &Api) {
 mod tests {
     use super::*;
 
-    fn fields(causes: &[Cause]) -> Vec<&str> {
-        causes.iter().map(|c| c.field.as_str()).collect()
-    }
+    use crate::registry::kinds::cause_fields as fields;
 
     #[test]
     fn rules_need_verbs_and_resources() {

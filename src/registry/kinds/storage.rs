@@ -705,9 +705,7 @@ impl Strategy for VolumeAttachments {
 mod tests {
     use super::*;
 
-    fn fields(causes: &[Cause]) -> Vec<&str> {
-        causes.iter().map(|c| c.field.as_str()).collect()
-    }
+    use crate::registry::kinds::cause_fields as fields;
 
     #[test]
     fn storage_classes_default_validate_and_print() {
