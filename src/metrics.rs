@@ -111,6 +111,7 @@ const FAMILIES: &[(&str, Kind, &str, bool)] = &[
     ("etcd_snap_db_save_total_duration_seconds", Kind::Histogram, "The total latency distributions of v3 snapshot save (installing a snapshot received from the leader).", true),
     ("kuberaft_raft_commit_index", Kind::Gauge, "The highest Raft log index this member knows to be committed.", false),
     ("kuberaft_raft_last_log_index", Kind::Gauge, "The last Raft log index in this member's log.", false),
+    ("kuberaft_raft_fast_campaigns_total", Kind::Counter, "Elections this member started because a majority of voters had heard from no leader for an election timeout.", true),
     ("kuberaft_raft_follower_lag_entries", Kind::Gauge, "On the leader: log entries each member's log is behind the leader's.", false),
     ("kuberaft_proposal_batch_size", Kind::Histogram, "Client requests carried by one Raft entry.", false),
     ("kuberaft_proposal_duration_seconds", Kind::Histogram, "Time from submitting a batch to Raft until it is applied locally.", false),

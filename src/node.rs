@@ -359,6 +359,7 @@ impl Node {
             .map_err(|e| NodeError::Storage(e.to_string()))?
             .sync_in_parallel_as(identity.member_id);
         let durability = log_store.durability();
+        let log_reader = log_store.reader();
         let hub = WatchHub::new(mvcc.clone());
         let sm = StateMachine::new(mvcc.clone(), Arc::new(hub.clone()), &dir.snap())
             .map_err(|e| NodeError::Storage(e.to_string()))?
@@ -410,6 +411,7 @@ impl Node {
             },
             hold,
             advertised,
+            log: log_reader,
         });
 
         let (trigger, shutdown) = ShutdownTrigger::new();
@@ -545,7 +547,7 @@ impl Node {
         self.store.begin_draining();
         // A member on its way out never campaigns: once its peer port closes it would
         // stop hearing the leader and, with elections on, keep raising the term.
-        self.store.raft().runtime_config().elect(false);
+        self.store.set_elections(false);
         if !opts.delay.is_zero() {
             tracing::info!(delay = ?opts.delay, "shutting down: readiness failing, waiting for load balancers");
             tokio::time::sleep(opts.delay).await;

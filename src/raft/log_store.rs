@@ -112,6 +112,11 @@ impl LogStore {
         self
     }
 
+    /// A reader of this log's entries, for use outside openraft.
+    pub fn reader(&self) -> LogReader {
+        self.reader.clone()
+    }
+
     /// A handle that waits for entries of this log to be durable.
     pub fn durability(&self) -> Durability {
         Durability {
@@ -169,6 +174,14 @@ impl LogStore {
 }
 
 impl LogReader {
+    /// The id of the last entry in the log (None when the log holds no entry).
+    pub async fn last_log_id(&self) -> Result<Option<LogId>, WalError> {
+        let Some(last) = self.wal.last_index() else {
+            return Ok(None);
+        };
+        Ok(self.entries(last..last + 1).await?.last().map(|e| e.log_id))
+    }
+
     /// The entries of `range` that are in the log, in order. Reads that miss the
     /// cache run on the blocking pool.
     pub async fn entries(&self, range: Range<u64>) -> Result<Vec<Entry>, WalError> {

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::election::Silence;
 use crate::mvcc::LeaseId;
 use crate::raft::{Member, NodeId};
 
@@ -55,6 +56,9 @@ pub enum LeaderCall {
     /// campaign at once. The leader itself grants the vote (a leader's lease does not
     /// bind its own vote), which with the target's own makes a majority.
     CampaignNow,
+    /// Sent by a follower that heard from no leader for an election timeout, to every
+    /// voter: how long since you did, and how complete is your log (see `election`).
+    Silence,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -63,4 +67,5 @@ pub enum LeaderReply {
     Ttl(i64),
     Done,
     ClusterInfo { cluster_id: u64 },
+    Silence(Silence),
 }

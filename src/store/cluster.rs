@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::ChangeMembers;
 
-use super::{LeaderCall, Store, StoreError};
+use super::{LeaderCall, LeaderReply, Store, StoreError};
 use crate::raft::proposer::ProposeError;
 use crate::raft::{Member, NodeId};
 use crate::server::Shutdown;
@@ -360,6 +360,18 @@ impl Store {
 
     /// Sends a call to one specific member.
     async fn send_to(&self, member: &Member, call: LeaderCall) -> Result<(), StoreError> {
+        self.ask(member, call, self.options().request_timeout)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends `call` to `member` itself (whatever its role) and decodes its answer.
+    pub(super) async fn ask(
+        &self,
+        member: &Member,
+        call: LeaderCall,
+        timeout: Duration,
+    ) -> Result<LeaderReply, StoreError> {
         let client = self
             .inner
             .peers
@@ -367,8 +379,9 @@ impl Store {
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         let payload = crate::raft::peer::encode(&call)
             .map_err(|s| StoreError::Internal(s.message().to_owned()))?;
-        match client.call(payload, self.options().request_timeout).await {
-            Ok(Ok(_)) => Ok(()),
+        match client.call(payload, timeout).await {
+            Ok(Ok(bytes)) => crate::raft::peer::decode(&bytes)
+                .map_err(|s| StoreError::Internal(s.message().to_owned())),
             Ok(Err(e)) => Err(StoreError::Internal(e.to_string())),
             Err(e) => Err(StoreError::Internal(e.to_string())),
         }
@@ -400,12 +413,12 @@ impl Store {
     /// Keeps this member from starting elections for `duration`.
     pub(super) fn pause_elections(&self, duration: Duration) {
         let store = self.clone();
-        self.raft().runtime_config().elect(false);
+        self.set_elections(false);
         tokio::spawn(async move {
             tokio::time::sleep(duration).await;
             // A draining member stays out of elections for good.
             if !store.is_draining() {
-                store.raft().runtime_config().elect(true);
+                store.set_elections(true);
             }
         });
     }

@@ -80,6 +80,11 @@ impl Store {
             LeaderCall::ClusterInfo => Ok(LeaderReply::ClusterInfo {
                 cluster_id: self.cluster_id(),
             }),
+            LeaderCall::Silence => self
+                .silence()
+                .await
+                .map(LeaderReply::Silence)
+                .ok_or(StoreError::Stopped),
             call => {
                 if !self.is_leader() {
                     return Err(StoreError::NotLeader);
@@ -124,7 +129,8 @@ impl Store {
                     LeaderCall::Campaign
                     | LeaderCall::CampaignNow
                     | LeaderCall::PauseElections { .. }
-                    | LeaderCall::ClusterInfo => {
+                    | LeaderCall::ClusterInfo
+                    | LeaderCall::Silence => {
                         Err(StoreError::Internal("unreachable leader call".into()))
                     }
                 }

@@ -9,6 +9,7 @@
 
 mod call;
 mod cluster;
+mod election;
 mod error;
 mod handler;
 mod id;
@@ -34,6 +35,7 @@ pub use maintenance::{
 };
 
 use crate::mvcc::{MvccStore, Revision, WatchHub};
+use crate::raft::log_store::LogReader;
 use crate::raft::network::PeerClients;
 use crate::raft::proposer::Proposer;
 use crate::raft::{Member, NodeId, Raft};
@@ -105,6 +107,11 @@ struct Inner {
     term: AtomicU64,
     /// Set when the replica begins a graceful shutdown: readiness fails from then on.
     draining: AtomicBool,
+    /// Mirrors openraft's runtime switch for timer-driven elections, which
+    /// `election::run_fast_failover` honours too.
+    elections: AtomicBool,
+    /// This member's Raft log, for the last log id the pre-campaign poll compares.
+    log: LogReader,
 }
 
 /// Everything a store is assembled from (see `node.rs`).
@@ -121,6 +128,7 @@ pub struct Parts {
     /// Shared with the proposer's route: holds proposals during a transfer.
     pub hold: Arc<AtomicBool>,
     pub advertised: Member,
+    pub log: LogReader,
 }
 
 impl Store {
@@ -147,6 +155,8 @@ impl Store {
                 leader: AtomicU64::new(0),
                 term: AtomicU64::new(0),
                 draining: AtomicBool::new(false),
+                elections: AtomicBool::new(true),
+                log: parts.log,
             }),
         };
         store.mirror_raft_state();
@@ -172,7 +182,8 @@ impl Store {
     /// publishing this member's attributes.
     pub fn spawn_background(&self, shutdown: crate::server::Shutdown) {
         tokio::spawn(lease::run_expiry(self.clone(), shutdown.clone()));
-        tokio::spawn(cluster::run_member_duties(self.clone(), shutdown));
+        tokio::spawn(cluster::run_member_duties(self.clone(), shutdown.clone()));
+        tokio::spawn(election::run_fast_failover(self.clone(), shutdown));
     }
 
     pub fn member_id(&self) -> NodeId {
@@ -220,6 +231,17 @@ impl Store {
 
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    /// Turns this member's own campaigning (openraft's timer and the fast failover
+    /// poll) on or off; it still votes either way.
+    pub fn set_elections(&self, on: bool) {
+        self.inner.elections.store(on, Ordering::SeqCst);
+        self.inner.raft.runtime_config().elect(on);
+    }
+
+    pub fn elections_enabled(&self) -> bool {
+        self.inner.elections.load(Ordering::SeqCst)
     }
 
     /// The voter (other than this member) whose log is most complete, as the leader
