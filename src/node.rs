@@ -384,6 +384,7 @@ impl Node {
                 max_inflight: config.max_inflight_batches,
                 ..Default::default()
             }),
+            applied: applied.clone(),
             hold: hold.clone(),
         });
         let advertised = Member {

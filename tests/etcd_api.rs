@@ -111,6 +111,28 @@ async fn kv_semantics_through_every_member() {
         .expect("serializable get");
     assert!(ser.count() <= 10);
 
+    tracing_like("a write is applied on the member that acknowledged it (read your writes)");
+    for (i, client) in c.iter_mut().enumerate() {
+        for n in 0..30 {
+            let key = format!("ryw/{i}");
+            let put = client
+                .put(key.as_str(), n.to_string(), None)
+                .await
+                .expect("put");
+            let rev = put.header().expect("header").revision();
+            let got = client
+                .get(key.as_str(), Some(GetOptions::new().with_serializable()))
+                .await
+                .expect("serializable get");
+            let kv = got.kvs().first().expect("the key just written");
+            assert_eq!(
+                (kv.value_str().expect("utf-8"), kv.mod_revision()),
+                (n.to_string().as_str(), rev),
+                "member {i} acknowledged a write it has not applied"
+            );
+        }
+    }
+
     tracing_like("delete range with prev kvs");
     let del = c[1]
         .delete(

@@ -35,10 +35,12 @@ impl fmt::Display for Proposal {
     }
 }
 
-/// What applying one `Proposal` gave: one result per request, in order.
+/// What applying one `Proposal` gave: one result per request, in order, and the
+/// index of the log entry that carried it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProposalResult {
     pub applied: Vec<Applied>,
+    pub index: u64,
 }
 
 /// A member as the Raft membership records it (etcd's `Member`, less the id, which is

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::network::{PeerClients, PeerError};
 use super::peer::ForwardError;
@@ -80,7 +80,7 @@ struct Unit {
     forwarded: bool,
     bytes: usize,
     deadline: Instant,
-    reply: oneshot::Sender<Result<Vec<Applied>, ProposeError>>,
+    reply: oneshot::Sender<Result<ProposalResult, ProposeError>>,
 }
 
 /// A cloneable handle to the proposer task.
@@ -97,6 +97,8 @@ pub struct Route {
     pub raft: Raft,
     pub peers: PeerClients,
     pub options: Arc<ProposerOptions>,
+    /// The index this member's state machine applied last.
+    pub applied: watch::Receiver<u64>,
     /// While set, this member holds new batches instead of proposing them (a
     /// leadership transfer is under way).
     pub hold: Arc<std::sync::atomic::AtomicBool>,
@@ -124,7 +126,9 @@ impl Proposer {
         requests: Vec<Request>,
         deadline: Instant,
     ) -> Result<Vec<Applied>, ProposeError> {
-        self.enqueue(requests, deadline, false).await
+        self.enqueue(requests, deadline, false)
+            .await
+            .map(|r| r.applied)
     }
 
     /// Proposes a batch a follower forwarded here: on this member only, or
@@ -133,7 +137,7 @@ impl Proposer {
         &self,
         requests: Vec<Request>,
         deadline: Instant,
-    ) -> Result<Vec<Applied>, ProposeError> {
+    ) -> Result<ProposalResult, ProposeError> {
         self.enqueue(requests, deadline, true).await
     }
 
@@ -142,7 +146,7 @@ impl Proposer {
         requests: Vec<Request>,
         deadline: Instant,
         forwarded: bool,
-    ) -> Result<Vec<Applied>, ProposeError> {
+    ) -> Result<ProposalResult, ProposeError> {
         let bytes = requests.iter().map(approximate_size).sum();
         let (reply, rx) = oneshot::channel();
         let unit = Unit {
@@ -243,7 +247,7 @@ async fn run(mut rx: mpsc::Receiver<Unit>, route: Route) {
 struct Waiter {
     len: usize,
     forwarded: bool,
-    reply: oneshot::Sender<Result<Vec<Applied>, ProposeError>>,
+    reply: oneshot::Sender<Result<ProposalResult, ProposeError>>,
 }
 
 /// Proposes `units` as one batch and answers each. A batch holding forwarded units
@@ -299,7 +303,10 @@ fn answer(waiters: Vec<Waiter>, res: Result<ProposalResult, ProposeError>) {
         Ok(result) => {
             let mut applied = result.applied.into_iter();
             for w in waiters {
-                let _ = w.reply.send(Ok(applied.by_ref().take(w.len).collect()));
+                let _ = w.reply.send(Ok(ProposalResult {
+                    applied: applied.by_ref().take(w.len).collect(),
+                    index: result.index,
+                }));
             }
         }
         Err(e) => {
@@ -378,7 +385,17 @@ async fn submit(
                     .map_err(|e| ProposeError::Rejected(e.to_string()))?;
                 let remaining = deadline.saturating_duration_since(now);
                 match client.forward(proposal, remaining).await {
-                    Ok(Ok(result)) => return Ok(result),
+                    Ok(Ok(result)) => {
+                        // As etcd: answer once this member applied it too, so what
+                        // its client reads or watches here next reflects the write.
+                        let mut applied = route.applied.clone();
+                        let local = applied.wait_for(|a| *a >= result.index);
+                        return match tokio::time::timeout_at(deadline.into(), local).await {
+                            Ok(Ok(_)) => Ok(result),
+                            Ok(Err(_)) => Err(ProposeError::Stopped),
+                            Err(_) => Err(ProposeError::Timeout),
+                        };
+                    }
                     Ok(Err(ForwardError::NotLeader { .. })) => "forwarded to a former leader",
                     Ok(Err(ForwardError::LeaderChanged)) => {
                         return Err(ProposeError::LeaderChanged)

@@ -264,8 +264,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut applied = out.applied.into_iter();
         let results = counts
             .into_iter()
-            .map(|n| ProposalResult {
+            .zip(&entries)
+            .map(|(n, entry)| ProposalResult {
                 applied: applied.by_ref().take(n).collect(),
+                index: entry.log_id.index,
             })
             .collect();
         if let Some(last) = self.state.last_applied {

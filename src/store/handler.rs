@@ -49,7 +49,6 @@ impl PeerHandler for Handler {
             .proposer
             .propose_forwarded(proposal.requests, deadline)
             .await
-            .map(|applied| ProposalResult { applied })
             .map_err(|e| match e {
                 ProposeError::NotLeader => ForwardError::NotLeader {
                     leader: self.store.leader(),
