@@ -128,6 +128,44 @@ fn services_get_cluster_ips_and_node_ports() {
     .unwrap_err();
     assert!(err.contains("is not in the valid range"), "{err}");
 
+    phase("--dry-run=server shows the IP and node port a create would get, takes nothing");
+    let shown = s.ok(&[
+        "create",
+        "service",
+        "nodeport",
+        "dry",
+        "--tcp=80:8080",
+        "--dry-run=server",
+        "-o",
+        "jsonpath={.spec.clusterIP} {.spec.ports[0].nodePort}",
+    ]);
+    let (dry_ip, dry_port) = shown.trim().split_once(' ').expect("IP and node port");
+    assert!(in_service_range(dry_ip), "{shown}");
+    let dry_port: u16 = dry_port.parse().expect("a node port");
+    assert!((30000..=32767).contains(&dry_port), "{shown}");
+    let out = s.kubectl(&["get", "svc", "dry"]);
+    assert!(!out.status.success(), "a dry run stored the service");
+    create(
+        &s,
+        &service(
+            "took-dry",
+            "NodePort",
+            &format!("  clusterIP: {dry_ip}\n"),
+            &format!("    nodePort: {dry_port}\n"),
+        ),
+    )
+    .expect("the IP and port a dry run showed are still free");
+    let out = s.kubectl_stdin(
+        &["create", "--dry-run=server", "-f", "-"],
+        &service("fixed3", "ClusterIP", "  clusterIP: 10.96.100.100\n", ""),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("provided IP is already allocated"),
+        "{err}"
+    );
+    s.ok(&["delete", "svc", "took-dry"]);
+
     phase("deleting a service frees its IP");
     s.ok(&["delete", "svc", "fixed"]);
     create(

@@ -131,20 +131,28 @@ pub trait Strategy: Send + Sync + 'static {
     fn canonicalize(&self, _obj: &mut Value) {}
 
     /// Allocations and other effects before a create is stored (e.g. a Service's
-    /// ClusterIP). Undone by `after_delete` or `create_failed`.
-    async fn before_create(&self, _hooks: &Hooks, _obj: &mut Value) -> Result<(), ApiError> {
+    /// ClusterIP). Undone by `after_delete` or `create_failed`. With `dry_run` it
+    /// fills in and checks what it would take (as upstream's dry-run allocators) but
+    /// takes nothing.
+    async fn before_create(
+        &self,
+        _hooks: &Hooks,
+        _obj: &mut Value,
+        _dry_run: bool,
+    ) -> Result<(), ApiError> {
         Ok(())
     }
 
     /// Called when a create failed after `before_create` succeeded.
     async fn create_failed(&self, _hooks: &Hooks, _obj: &Value) {}
 
-    /// Allocation changes on update.
+    /// Allocation changes on update; with `dry_run`, as `before_create`.
     async fn before_update(
         &self,
         _hooks: &Hooks,
         _new: &mut Value,
         _old: &Value,
+        _dry_run: bool,
     ) -> Result<(), ApiError> {
         Ok(())
     }

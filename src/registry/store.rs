@@ -466,10 +466,12 @@ impl Api {
         };
         self.admission.validate(&attrs, &obj, None).await?;
         res.strategy.canonicalize(&mut obj);
+        res.strategy
+            .before_create(&self.hooks, &mut obj, ctx.dry_run)
+            .await?;
         if ctx.dry_run {
             return self.finish_dry_run(res, version, obj);
         }
-        res.strategy.before_create(&self.hooks, &mut obj).await?;
         let key = self.key(res, ns.filter(|_| res.namespaced), &name);
         let bytes = self.encode_for_storage(res, &obj)?;
         let lease = self.lease_for(res, &obj).await?;
@@ -712,11 +714,9 @@ impl Api {
         }
         self.admission.validate(&attrs, &new, Some(old)).await?;
         res.strategy.canonicalize(&mut new);
-        if !ctx.dry_run {
-            res.strategy
-                .before_update(&self.hooks, &mut new, old)
-                .await?;
-        }
+        res.strategy
+            .before_update(&self.hooks, &mut new, old, ctx.dry_run)
+            .await?;
         Ok(new)
     }
 

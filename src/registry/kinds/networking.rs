@@ -706,7 +706,12 @@ impl Strategy for Ingresses {
 
     /// The DefaultIngressClass admission plugin: an ingress that names no class gets
     /// the default one, if any.
-    async fn before_create(&self, hooks: &Hooks, obj: &mut Value) -> Result<(), ApiError> {
+    async fn before_create(
+        &self,
+        hooks: &Hooks,
+        obj: &mut Value,
+        _dry_run: bool,
+    ) -> Result<(), ApiError> {
         let has_annotation = meta::metadata(obj)
             .and_then(|m| m.get("annotations"))
             .and_then(|a| a.get(INGRESS_CLASS_ANNOTATION))

@@ -227,7 +227,12 @@ impl Strategy for PriorityClasses {
         out
     }
 
-    async fn before_create(&self, hooks: &Hooks, obj: &mut Value) -> Result<(), ApiError> {
+    async fn before_create(
+        &self,
+        hooks: &Hooks,
+        obj: &mut Value,
+        _dry_run: bool,
+    ) -> Result<(), ApiError> {
         self.only_one_default(hooks, obj).await
     }
 
@@ -236,6 +241,7 @@ impl Strategy for PriorityClasses {
         hooks: &Hooks,
         new: &mut Value,
         _old: &Value,
+        _dry_run: bool,
     ) -> Result<(), ApiError> {
         self.only_one_default(hooks, new).await
     }

@@ -269,7 +269,13 @@ fn random_u32() -> u32 {
 
 /// Reads, changes and writes back a range record with compare-and-swap, retrying on
 /// conflicts. `change` may run more than once; it must start from the bits it gets.
-async fn update_range<T, F>(hooks: &Hooks, pool: &Pool, mut change: F) -> Result<T, ApiError>
+/// With `dry_run` the change is worked out on the current record and not written.
+async fn update_range<T, F>(
+    hooks: &Hooks,
+    pool: &Pool,
+    dry_run: bool,
+    mut change: F,
+) -> Result<T, ApiError>
 where
     F: FnMut(&mut Bits) -> Result<T, ApiError> + Send,
     T: Send,
@@ -287,7 +293,7 @@ where
         };
         let before = bits.clone();
         let out = change(&mut bits)?;
-        if bits == before && rev.is_some() {
+        if dry_run || (bits == before && rev.is_some()) {
             return Ok(out);
         }
         let bytes = bits.encode(pool);
@@ -310,7 +316,7 @@ async fn release(hooks: &Hooks, pool: &Pool, offsets: &[u32]) {
     if offsets.is_empty() {
         return;
     }
-    let r = update_range(hooks, pool, |bits| {
+    let r = update_range(hooks, pool, false, |bits| {
         for o in offsets {
             bits.clear(*o);
         }
@@ -432,6 +438,7 @@ async fn allocate_ip(
     hooks: &Hooks,
     obj: &mut Value,
     already: &[u32],
+    dry_run: bool,
 ) -> Result<Vec<u32>, ApiError> {
     if !needs_cluster_ip(obj) || is_headless(obj) {
         return Ok(Vec::new());
@@ -449,7 +456,7 @@ async fn allocate_ip(
         if already.contains(&offset) {
             return Ok(Vec::new());
         }
-        let taken = update_range(hooks, &pool, |bits| {
+        let taken = update_range(hooks, &pool, dry_run, |bits| {
             if bits.has(offset) {
                 return Ok(false);
             }
@@ -464,7 +471,7 @@ async fn allocate_ip(
         }
         return Ok(vec![offset]);
     }
-    let offset = update_range(hooks, &pool, |bits| {
+    let offset = update_range(hooks, &pool, dry_run, |bits| {
         let Some(o) = bits.next_free(&pool) else {
             return Err(ApiError::internal(
                 "failed to allocate a serviceIP: range is full",
@@ -489,6 +496,7 @@ async fn allocate_ports(
     hooks: &Hooks,
     obj: &mut Value,
     already: &[u32],
+    dry_run: bool,
 ) -> Result<Vec<u32>, ApiError> {
     let pool = Pool::ports(hooks);
     let range = pool.text.clone();
@@ -531,7 +539,7 @@ async fn allocate_ports(
             invalid_value("spec.healthCheckNodePort", &json!(hc), &msg),
         ));
     }
-    let outcome = update_range(hooks, &pool, |bits| {
+    let outcome = update_range(hooks, &pool, dry_run, |bits| {
         // On a refused request the record is written back unchanged.
         let original = bits.clone();
         let mut taken: Vec<u32> = Vec::new();
@@ -1377,10 +1385,17 @@ impl Strategy for Services {
         out
     }
 
-    async fn before_create(&self, hooks: &Hooks, obj: &mut Value) -> Result<(), ApiError> {
-        let ips = allocate_ip(hooks, obj, &[]).await?;
-        if let Err(e) = allocate_ports(hooks, obj, &[]).await {
-            release(hooks, &Pool::ips(hooks), &ips).await;
+    async fn before_create(
+        &self,
+        hooks: &Hooks,
+        obj: &mut Value,
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
+        let ips = allocate_ip(hooks, obj, &[], dry_run).await?;
+        if let Err(e) = allocate_ports(hooks, obj, &[], dry_run).await {
+            if !dry_run {
+                release(hooks, &Pool::ips(hooks), &ips).await;
+            }
             return Err(e);
         }
         Ok(())
@@ -1395,15 +1410,21 @@ impl Strategy for Services {
         hooks: &Hooks,
         new: &mut Value,
         old: &Value,
+        dry_run: bool,
     ) -> Result<(), ApiError> {
         let ip_pool = Pool::ips(hooks);
         let port_pool = Pool::ports(hooks);
         let old_ips = held_ips(&ip_pool, old);
         let old_ports = held_ports(&port_pool, old);
-        let new_ips = allocate_ip(hooks, new, &old_ips).await?;
-        if let Err(e) = allocate_ports(hooks, new, &old_ports).await {
-            release(hooks, &ip_pool, &new_ips).await;
+        let new_ips = allocate_ip(hooks, new, &old_ips, dry_run).await?;
+        if let Err(e) = allocate_ports(hooks, new, &old_ports, dry_run).await {
+            if !dry_run {
+                release(hooks, &ip_pool, &new_ips).await;
+            }
             return Err(e);
+        }
+        if dry_run {
+            return Ok(());
         }
         // What the new object no longer holds goes back to the pools.
         let keep_ips = held_ips(&ip_pool, new);
@@ -1930,7 +1951,7 @@ impl AllocationRepair {
         used: &HashSet<u32>,
         suspected: &HashSet<u32>,
     ) -> Result<HashSet<u32>, ApiError> {
-        update_range(hooks, pool, |bits| {
+        update_range(hooks, pool, false, |bits| {
             let mut leaked = HashSet::new();
             for o in used {
                 if !bits.has(*o) {
