@@ -283,6 +283,61 @@ async fn lease_expires_after_a_leader_change() {
     assert_eq!(ttl.ttl(), -1);
 }
 
+/// Five voters: the hand-over waits out the followers' leader lease, and must not
+/// renew it meanwhile. Linearizable reads on the leader used to (each read round is a
+/// heartbeat), so the target's first campaigns were refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_leader_among_five_under_reads_takes_one_election() {
+    let mut cluster = Cluster::start(5).await;
+    let leader = cluster.wait_leader().await;
+    let mut c = connect(&[cluster.members[leader].client_url()]).await;
+    c.put("moved", "v", None).await.expect("put");
+    let before = c.status().await.expect("status");
+    let term = before.raft_term();
+    let target = c
+        .member_list()
+        .await
+        .expect("member list")
+        .members()
+        .iter()
+        .map(|m| m.id())
+        .find(|id| *id != before.leader())
+        .expect("a follower");
+
+    phase("linearizable reads on the leader while leadership moves");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let mut r = connect(&[cluster.members[leader].client_url()]).await;
+        tokio::spawn(async move {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if r.get("moved", None).await.is_ok() {
+                    reads += 1;
+                }
+            }
+            reads
+        })
+    };
+    // Reads are flowing before the transfer starts.
+    wait_for("reads on the leader", Duration::from_secs(10), || async {
+        let mut c = connect(&[cluster.members[leader].client_url()]).await;
+        c.get("moved", None).await.ok().map(|_| ())
+    })
+    .await;
+    c.move_leader(target).await.expect("move-leader");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let reads = reader.await.expect("reader");
+    assert!(reads > 0, "no read went through");
+    let after = c.status().await.expect("status");
+    assert_eq!(after.leader(), target);
+    assert_eq!(
+        after.raft_term(),
+        term + 1,
+        "the hand-over took more than one election"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_add_join_promote_and_remove() {
     let mut cluster = Cluster::start(3).await;

@@ -151,6 +151,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         let deadline = Instant::now() + self.options().request_timeout;
         loop {
+            // A membership entry is a message to every follower: during a leadership
+            // transfer it would renew their leases, so it waits for the transfer to
+            // end (and then usually finds this member no longer leads).
+            if self.inner.hold.load(Ordering::SeqCst) {
+                if Instant::now() >= deadline {
+                    return Err(ProposeError::Timeout.into());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
             match self.raft().change_membership(changes.clone(), retain).await {
                 Ok(_) => return Ok(()),
                 Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(

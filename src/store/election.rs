@@ -67,7 +67,7 @@ impl Store {
         let Some(mine) = self.silence().await else {
             return false;
         };
-        if mine.millis < threshold {
+        if mine.millis <= threshold {
             return false;
         }
         let voters: Vec<_> = self
@@ -105,7 +105,7 @@ impl Store {
 
 /// The poll's verdict for member `me`, silent for `mine.millis`, given the other
 /// voters' answers (`voters` counts every voter, `me` included): campaign when the
-/// voters silent for at least `threshold` ms make a majority with `me`, and none of
+/// voters silent for longer than `threshold` ms make a majority with `me`, and none of
 /// them has a more complete log, or an equal one and a lower id.
 fn should_campaign(
     me: NodeId,
@@ -114,12 +114,14 @@ fn should_campaign(
     voters: usize,
     threshold: u64,
 ) -> bool {
-    if mine.millis < threshold {
+    // Strictly longer than the lease: a voter refuses a vote until its lease (one
+    // election timeout since it last heard a leader) has run out.
+    if mine.millis <= threshold {
         return false;
     }
     let silent: Vec<&(NodeId, Silence)> = answers
         .iter()
-        .filter(|(id, s)| *id != me && s.millis >= threshold)
+        .filter(|(id, s)| *id != me && s.millis > threshold)
         .collect();
     if (silent.len() + 1) * 2 <= voters {
         return false;
@@ -169,14 +171,14 @@ mod tests {
 
     #[test]
     fn a_member_that_still_hears_the_leader_never_campaigns() {
-        let mine = silence(ET - 1, log(2, 10));
+        let mine = silence(ET, log(2, 10));
         let others = [(2, silence(ET * 5, log(2, 9))), (3, silence(ET * 5, None))];
         assert!(!should_campaign(1, &mine, &others, 3, ET));
     }
 
     #[test]
     fn a_silent_minority_does_not_campaign() {
-        let mine = silence(ET, log(2, 10));
+        let mine = silence(ET + 1, log(2, 10));
         // Of five voters only this one and one other stopped hearing the leader; a
         // third is unreachable (no answer).
         let others = [
@@ -195,10 +197,10 @@ mod tests {
 
     #[test]
     fn the_most_complete_log_campaigns_first_and_ties_go_to_the_lowest_id() {
-        let longer = silence(ET, log(2, 11));
-        let shorter = silence(ET, log(2, 10));
+        let longer = silence(ET + 1, log(2, 11));
+        let shorter = silence(ET + 1, log(2, 10));
         // A higher term beats a higher index.
-        let newer_term = silence(ET, log(3, 5));
+        let newer_term = silence(ET + 1, log(3, 5));
         assert!(should_campaign(3, &longer, &[(1, shorter.clone())], 3, ET));
         assert!(!should_campaign(1, &shorter, &[(3, longer.clone())], 3, ET));
         assert!(!should_campaign(1, &longer, &[(2, newer_term)], 3, ET));
@@ -208,7 +210,7 @@ mod tests {
         assert!(should_campaign(
             2,
             &shorter,
-            &[(1, silence(5, log(9, 99))), (3, silence(ET, log(2, 1)))],
+            &[(1, silence(5, log(9, 99))), (3, silence(ET + 1, log(2, 1)))],
             3,
             ET
         ));

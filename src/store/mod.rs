@@ -133,7 +133,12 @@ pub struct Parts {
 
 impl Store {
     pub fn new(parts: Parts) -> Store {
-        let reads = read_index::ReadIndex::new(parts.id, parts.raft.clone(), parts.peers.clone());
+        let reads = read_index::ReadIndex::new(
+            parts.id,
+            parts.raft.clone(),
+            parts.peers.clone(),
+            parts.hold.clone(),
+        );
         let lessor = Lessor::new(parts.options.election_timeout);
         metrics::gauge!("etcd_server_quota_backend_bytes")
             .set(parts.options.quota_backend_bytes as f64);

@@ -3,8 +3,11 @@
 //! started.
 //!
 //! Invariant: a read is only ever given an index from a round that began after the
-//! read arrived, so the index covers every write acknowledged before the read.
+//! read arrived, so the index covers every write acknowledged before the read. While
+//! a leadership transfer holds this leader, no round starts here: a round's heartbeats
+//! would renew the followers' leases and make them refuse the transfer target's vote.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
@@ -26,15 +29,18 @@ pub(super) struct ReadIndex {
     id: NodeId,
     raft: Raft,
     peers: PeerClients,
+    /// Set while a leadership transfer holds this member (see `cluster.rs`).
+    hold: Arc<AtomicBool>,
     queue: Arc<Mutex<Queue>>,
 }
 
 impl ReadIndex {
-    pub fn new(id: NodeId, raft: Raft, peers: PeerClients) -> Self {
+    pub fn new(id: NodeId, raft: Raft, peers: PeerClients, hold: Arc<AtomicBool>) -> Self {
         ReadIndex {
             id,
             raft,
             peers,
+            hold,
             queue: Arc::new(Mutex::new(Queue::default())),
         }
     }
@@ -53,6 +59,7 @@ impl ReadIndex {
                 id: self.id,
                 raft: self.raft.clone(),
                 peers: self.peers.clone(),
+                hold: self.hold.clone(),
             };
             tokio::spawn(async move {
                 loop {
@@ -79,6 +86,7 @@ struct Fetch {
     id: NodeId,
     raft: Raft,
     peers: PeerClients,
+    hold: Arc<AtomicBool>,
 }
 
 impl Fetch {
@@ -96,6 +104,9 @@ impl Fetch {
                 )
             };
             match leader {
+                // Wait for the transfer to end; then this member leads no more, or
+                // the transfer failed and it answers.
+                Some(l) if l == self.id && self.hold.load(Ordering::SeqCst) => {}
                 Some(l) if l == self.id => match self.raft.get_read_log_id().await {
                     Ok((read, _applied)) => return Ok(read.map(|l| l.index).unwrap_or(0)),
                     Err(e) => tracing::debug!(error = %e, "read index on the leader failed"),
