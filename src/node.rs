@@ -21,7 +21,7 @@ use crate::config::{Config, TlsFiles};
 use crate::mvcc::{MvccStore, StoreOptions as MvccOptions, WatchHub};
 use crate::raft::fault::FaultSwitch;
 use crate::raft::log_store::LogStore;
-use crate::raft::network::{Network, PeerClients};
+use crate::raft::network::{Muted, Network, PeerClients};
 use crate::raft::peer::PeerService;
 use crate::raft::proposer::{Proposer, ProposerOptions, Route};
 use crate::raft::state_machine::StateMachine;
@@ -170,6 +170,8 @@ pub struct Node {
     trigger: ShutdownTrigger,
     shutdown: Shutdown,
     tasks: Vec<JoinHandle<()>>,
+    peer_trigger: ShutdownTrigger,
+    peer_tasks: Vec<JoinHandle<()>>,
 }
 
 /// openraft's timing from etcd's flags. A follower of a live leader campaigns after
@@ -360,6 +362,7 @@ impl Node {
             .sync_in_parallel_as(identity.member_id);
         let durability = log_store.durability();
         let log_reader = log_store.reader();
+        let muted = Muted::default();
         let hub = WatchHub::new(mvcc.clone());
         let sm = StateMachine::new(mvcc.clone(), Arc::new(hub.clone()), &dir.snap())
             .map_err(|e| NodeError::Storage(e.to_string()))?
@@ -368,7 +371,9 @@ impl Node {
         let raft = Raft::new(
             identity.member_id,
             Arc::new(raft_config(&config)?),
-            Network::new(peers.clone()).with_durability(durability),
+            Network::new(peers.clone())
+                .with_durability(durability)
+                .with_muted(muted.clone()),
             log_store,
             sm,
         )
@@ -413,10 +418,15 @@ impl Node {
             hold,
             advertised,
             log: log_reader,
+            muted,
         });
 
         let (trigger, shutdown) = ShutdownTrigger::new();
+        // The peer port closes last: until every client request is answered this
+        // member keeps replicating and applying, which a forwarded write waits for.
+        let (peer_trigger, peer_shutdown) = ShutdownTrigger::new();
         let mut tasks = Vec::new();
+        let mut peer_tasks = Vec::new();
         let peer_router = tonic::service::Routes::new(PeerService::new(
             raft.clone(),
             Arc::new(Handler::new(store.clone())),
@@ -429,11 +439,11 @@ impl Node {
                 l.local_addr()
                     .map_err(|e| NodeError::Storage(e.to_string()))?,
             );
-            tasks.push(tokio::spawn(server::serve(
+            peer_tasks.push(tokio::spawn(server::serve(
                 l,
                 peer_server_tls.clone(),
                 peer_router.clone(),
-                shutdown.clone(),
+                peer_shutdown.clone(),
             )));
         }
 
@@ -527,6 +537,8 @@ impl Node {
             trigger,
             shutdown,
             tasks,
+            peer_trigger,
+            peer_tasks,
         })
     }
 
@@ -573,6 +585,12 @@ impl Node {
         for (i, mut t) in self.tasks.into_iter().enumerate() {
             if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
                 pending.push(i);
+                t.abort();
+            }
+        }
+        self.peer_trigger.trigger();
+        for mut t in self.peer_tasks {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
                 t.abort();
             }
         }

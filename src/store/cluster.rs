@@ -14,6 +14,7 @@ use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::ChangeMembers;
 
 use super::{LeaderCall, LeaderReply, Store, StoreError};
+use crate::raft::network::Muted;
 use crate::raft::proposer::ProposeError;
 use crate::raft::{Member, NodeId};
 use crate::server::Shutdown;
@@ -250,9 +251,13 @@ impl Store {
         .await
     }
 
-    /// Leadership transfer. openraft 0.9 has no TimeoutNow message, so: hold new
-    /// proposals and heartbeats here, keep the other voters from campaigning, and let
-    /// the target campaign once the leader lease has run out.
+    /// Leadership transfer. openraft 0.9 has no TimeoutNow message. With at most three
+    /// voters this leader's vote and the target's elect it at once (`fast_transfer`).
+    /// With more, the target also needs followers whose leader lease has run out: this
+    /// leader mutes just enough of them for one election timeout, while the others
+    /// keep committing writes, then hands over as with three. The fallback holds
+    /// proposals and heartbeats here and lets the target campaign once every lease ran
+    /// out.
     pub(super) async fn local_move_leader(&self, target: NodeId) -> Result<(), StoreError> {
         if target == self.member_id() {
             return Ok(());
@@ -266,6 +271,9 @@ impl Store {
         let pause = self.options().election_timeout * 4;
         let voters = self.members().iter().filter(|m| !m.is_learner).count();
         if voters <= 3 && self.fast_transfer(&info, pause).await {
+            return Ok(());
+        }
+        if voters > 3 && self.muted_transfer(&info, voters, pause).await {
             return Ok(());
         }
         self.pause_other_voters(target, pause).await;
@@ -320,6 +328,37 @@ impl Store {
             }
             let _ = tokio::time::timeout(Duration::from_millis(10), metrics.changed()).await;
         }
+    }
+
+    /// The handover among more than three voters: the target needs `majority - 2`
+    /// votes beyond its own and this leader's. Mute that many followers (the least
+    /// caught up) for a lease, so they will grant it; the remaining followers, this
+    /// leader and the target still make a majority and keep committing writes.
+    async fn muted_transfer(&self, target: &MemberInfo, voters: usize, pause: Duration) -> bool {
+        let me = self.member_id();
+        let matched = {
+            let m = self.raft().metrics().borrow().clone();
+            m.replication.unwrap_or_default()
+        };
+        let mut others: Vec<(u64, NodeId)> = self
+            .members()
+            .into_iter()
+            .filter(|m| !m.is_learner && m.id != me && m.id != target.id)
+            .map(|m| {
+                let index = matched.get(&m.id).cloned().flatten().map(|l| l.index);
+                (index.unwrap_or(0), m.id)
+            })
+            .collect();
+        others.sort();
+        let mute: Vec<NodeId> = others
+            .iter()
+            .take((voters / 2 + 1).saturating_sub(2))
+            .map(|(_, id)| *id)
+            .collect();
+        self.pause_other_voters(target.id, pause).await;
+        let _muted = MuteGuard::new(self.inner.muted.clone(), mute);
+        tokio::time::sleep(self.options().election_timeout + Duration::from_millis(100)).await;
+        self.fast_transfer(target, pause).await
     }
 
     /// The quick handover of a group of at most three voters: hold proposals until
@@ -431,6 +470,22 @@ impl Store {
                 store.set_elections(true);
             }
         });
+    }
+}
+
+/// Mutes followers while alive (during a leadership transfer).
+struct MuteGuard(Muted, Vec<NodeId>);
+
+impl MuteGuard {
+    fn new(muted: Muted, ids: Vec<NodeId>) -> Self {
+        muted.set(&ids, true);
+        MuteGuard(muted, ids)
+    }
+}
+
+impl Drop for MuteGuard {
+    fn drop(&mut self) {
+        self.0.set(&self.1, false);
     }
 }
 

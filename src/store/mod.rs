@@ -36,7 +36,7 @@ pub use maintenance::{
 
 use crate::mvcc::{MvccStore, Revision, WatchHub};
 use crate::raft::log_store::LogReader;
-use crate::raft::network::PeerClients;
+use crate::raft::network::{Muted, PeerClients};
 use crate::raft::proposer::Proposer;
 use crate::raft::{Member, NodeId, Raft};
 
@@ -112,6 +112,8 @@ struct Inner {
     elections: AtomicBool,
     /// This member's Raft log, for the last log id the pre-campaign poll compares.
     log: LogReader,
+    /// Followers Raft sends nothing to during a leadership transfer.
+    muted: Muted,
 }
 
 /// Everything a store is assembled from (see `node.rs`).
@@ -129,6 +131,8 @@ pub struct Parts {
     pub hold: Arc<AtomicBool>,
     pub advertised: Member,
     pub log: LogReader,
+    /// Shared with the Raft network (see `cluster::local_move_leader`).
+    pub muted: Muted,
 }
 
 impl Store {
@@ -162,6 +166,7 @@ impl Store {
                 draining: AtomicBool::new(false),
                 elections: AtomicBool::new(true),
                 log: parts.log,
+                muted: parts.muted,
             }),
         };
         store.mirror_raft_state();
