@@ -38,8 +38,8 @@ pub struct Silence {
 }
 
 impl Store {
-    /// This member's silence (see [`Silence`]).
-    pub(super) async fn silence(&self) -> Option<Silence> {
+    /// How long this member has heard from no leader (see [`Silence::millis`]).
+    async fn silent_millis(&self) -> Option<u64> {
         let (leads, since) = self
             .raft()
             .with_raft_state(|st| {
@@ -50,11 +50,16 @@ impl Store {
             })
             .await
             .ok()?;
-        let millis = match (leads, since) {
+        Some(match (leads, since) {
             (true, _) => 0,
             (false, Some(t)) => Instant::now().saturating_duration_since(t).as_millis() as u64,
             (false, None) => u64::MAX,
-        };
+        })
+    }
+
+    /// This member's silence (see [`Silence`]).
+    pub(super) async fn silence(&self) -> Option<Silence> {
+        let millis = self.silent_millis().await?;
         let last_log = self.inner.log.last_log_id().await.ok()?;
         Some(Silence { millis, last_log })
     }
@@ -64,12 +69,13 @@ impl Store {
     /// to the lowest member id). Returns whether it campaigned.
     async fn campaign_if_silent_majority(&self, timeout: Duration) -> bool {
         let threshold = timeout.as_millis() as u64;
+        // The common case, a leader heard from, costs no log read and no poll.
+        if self.silent_millis().await.is_none_or(|m| m <= threshold) {
+            return false;
+        }
         let Some(mine) = self.silence().await else {
             return false;
         };
-        if mine.millis <= threshold {
-            return false;
-        }
         let voters: Vec<_> = self
             .members()
             .into_iter()
