@@ -274,7 +274,7 @@ async fn etcd_client(
             Ok(Err(status)) => {
                 record.failures.push(Failure {
                     at,
-                    reason: format!("{:?}: {}", status.code(), status.message()),
+                    reason: failure_reason(&status),
                 });
                 // A new connection lets the load balancer pick a healthy member.
                 kv = None;
@@ -290,6 +290,24 @@ async fn etcd_client(
         }
     }
     record
+}
+
+/// The status with its innermost cause: tonic says only "h2 protocol error: http2
+/// error" where h2 knows whether the stream was refused, reset or the connection went
+/// away, and with which reason.
+fn failure_reason(status: &tonic::Status) -> String {
+    let mut innermost = None;
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        innermost = Some(e.to_string());
+        source = e.source();
+    }
+    match innermost {
+        Some(cause) if !status.message().contains(&cause) => {
+            format!("{:?}: {} ({cause})", status.code(), status.message())
+        }
+        _ => format!("{:?}: {}", status.code(), status.message()),
+    }
 }
 
 /// Whether a failed call provably never reached the wire: hyper's `Canceled` error,

@@ -331,9 +331,10 @@ impl Store {
     }
 
     /// The handover among more than three voters: the target needs `majority - 2`
-    /// votes beyond its own and this leader's. Mute that many followers (the least
-    /// caught up) for a lease, so they will grant it; the remaining followers, this
-    /// leader and the target still make a majority and keep committing writes.
+    /// votes beyond its own and this leader's. Mute that many followers for a lease,
+    /// so they will grant it; the remaining followers, this leader and the target
+    /// still make a majority and keep committing writes. The most caught-up followers
+    /// are muted: a member that is down (and so far behind) could not vote.
     async fn muted_transfer(&self, target: &MemberInfo, voters: usize, pause: Duration) -> bool {
         let me = self.member_id();
         let matched = {
@@ -349,7 +350,7 @@ impl Store {
                 (index.unwrap_or(0), m.id)
             })
             .collect();
-        others.sort();
+        others.sort_by(|a, b| b.cmp(a));
         let mute: Vec<NodeId> = others
             .iter()
             .take((voters / 2 + 1).saturating_sub(2))
