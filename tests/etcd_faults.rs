@@ -306,29 +306,35 @@ async fn move_leader_among_five_under_reads_takes_one_election() {
 
     phase("linearizable reads on the leader while leadership moves");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reader = {
-        let stop = stop.clone();
+        let (stop, reads) = (stop.clone(), reads.clone());
         let mut r = connect(&[cluster.members[leader].client_url()]).await;
         tokio::spawn(async move {
-            let mut reads = 0u64;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 if r.get("moved", None).await.is_ok() {
-                    reads += 1;
+                    reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
             }
-            reads
         })
     };
-    // Reads are flowing before the transfer starts.
-    wait_for("reads on the leader", Duration::from_secs(10), || async {
-        let mut c = connect(&[cluster.members[leader].client_url()]).await;
-        c.get("moved", None).await.ok().map(|_| ())
-    })
+    wait_for(
+        "reads flowing on the leader",
+        Duration::from_secs(10),
+        || {
+            let reads = reads.clone();
+            async move { (reads.load(std::sync::atomic::Ordering::SeqCst) > 0).then_some(()) }
+        },
+    )
     .await;
+    let before_move = reads.load(std::sync::atomic::Ordering::SeqCst);
     c.move_leader(target).await.expect("move-leader");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let reads = reader.await.expect("reader");
-    assert!(reads > 0, "no read went through");
+    reader.await.expect("reader");
+    assert!(
+        reads.load(std::sync::atomic::Ordering::SeqCst) > before_move,
+        "no read went through while leadership moved"
+    );
     let after = c.status().await.expect("status");
     assert_eq!(after.leader(), target);
     assert_eq!(

@@ -9,6 +9,7 @@
 //! `Muted` gets no Raft message at all.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -211,14 +212,21 @@ fn status_error(url: &str, status: tonic::Status) -> PeerError {
 
 /// Members this member sends no Raft message to for now: a leader hands over
 /// leadership among more than three voters by letting some followers' leases run out
-/// (see `store/cluster.rs`). Cloneable; clones share the set.
+/// (see `store/cluster.rs`). Cloneable; clones share the set. Checked on every Raft
+/// message, so the usual case (nobody muted) is one relaxed atomic load.
 #[derive(Clone, Debug, Default)]
-pub struct Muted(Arc<Mutex<HashSet<NodeId>>>);
+pub struct Muted(Arc<MutedInner>);
+
+#[derive(Debug, Default)]
+struct MutedInner {
+    any: AtomicBool,
+    ids: Mutex<HashSet<NodeId>>,
+}
 
 impl Muted {
     /// Mutes (`true`) or unmutes `ids`.
     pub fn set(&self, ids: &[NodeId], on: bool) {
-        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut set = self.0.ids.lock().unwrap_or_else(|p| p.into_inner());
         for id in ids {
             if on {
                 set.insert(*id);
@@ -226,13 +234,17 @@ impl Muted {
                 set.remove(id);
             }
         }
+        self.0.any.store(!set.is_empty(), Ordering::Relaxed);
     }
 
     fn contains(&self, id: NodeId) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&id)
+        self.0.any.load(Ordering::Relaxed)
+            && self
+                .0
+                .ids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&id)
     }
 }
 

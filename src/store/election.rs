@@ -70,12 +70,13 @@ impl Store {
     async fn campaign_if_silent_majority(&self, timeout: Duration) -> bool {
         let threshold = timeout.as_millis() as u64;
         // The common case, a leader heard from, costs no log read and no poll.
-        if self.silent_millis().await.is_none_or(|m| m <= threshold) {
-            return false;
-        }
-        let Some(mine) = self.silence().await else {
+        let Some(millis) = self.silent_millis().await.filter(|m| *m > threshold) else {
             return false;
         };
+        let Ok(last_log) = self.inner.log.last_log_id().await else {
+            return false;
+        };
+        let mine = Silence { millis, last_log };
         let voters: Vec<_> = self
             .members()
             .into_iter()
