@@ -162,6 +162,15 @@ fn kubectl_everyday_work_on_configmaps_and_namespaces() {
     let err = s.fails(&["delete", "namespace", "kube-system"]);
     assert!(err.contains("may not be deleted"), "{err}");
 
+    phase("delete --dry-run=server (dryRun in the DeleteOptions body) removes nothing");
+    let out = s.ok(&["delete", "cm", "app", "-n", "demo", "--dry-run=server"]);
+    assert!(out.contains("(server dry run)"), "{out}");
+    let out = s.ok(&["delete", "cm", "--all", "-n", "demo", "--dry-run=server"]);
+    assert!(out.contains("(server dry run)"), "{out}");
+    let names = s.ok(&["get", "cm", "-n", "demo", "-o", "name"]);
+    assert!(names.contains("configmap/app"), "{names}");
+    assert!(names.contains("configmap/kube-root-ca.crt"), "{names}");
+
     phase("delete a configmap, then the namespace: it empties and goes");
     s.ok(&["delete", "cm", "app", "-n", "demo"]);
     s.fails(&["get", "cm", "app", "-n", "demo"]);

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::negotiate::{self, BodyType, IncludeObject, Output};
-use super::query::{delete_options_body, Query};
+use super::query::{body_dry_run, delete_options_body, Query};
 use super::request_info::RequestInfo;
 use super::status::ApiError;
 use super::{patch, table};
@@ -81,7 +81,7 @@ fn object_response(
 pub async fn serve(
     server: &super::ApiServer,
     res: Arc<Resource>,
-    req: Request<'_>,
+    mut req: Request<'_>,
 ) -> Result<Response, ApiError> {
     let api = &server.api;
     let info = req.info;
@@ -187,6 +187,7 @@ pub async fn serve(
             if !req.body.is_empty() {
                 let body = negotiate::parse_body(&req.body, BodyType::Json)?;
                 opts = delete_options_body(opts, &body);
+                req.ctx.dry_run |= body_dry_run(&body)?;
             }
             let (obj, gone) = api
                 .delete(&res, &version, &req.ctx, ns, &info.name, &opts)
@@ -205,6 +206,7 @@ pub async fn serve(
             if !req.body.is_empty() {
                 let body = negotiate::parse_body(&req.body, BodyType::Json)?;
                 opts = delete_options_body(opts, &body);
+                req.ctx.dry_run |= body_dry_run(&body)?;
             }
             let page = api
                 .delete_collection(&res, &version, &req.ctx, ns, &list, &opts)

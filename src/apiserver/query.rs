@@ -139,6 +139,30 @@ impl Query {
     }
 }
 
+/// `dryRun` from a DeleteOptions body: it counts as it does in the query, and kubectl
+/// sends `--dry-run=server` for deletes only there.
+pub fn body_dry_run(body: &serde_json::Value) -> Result<bool, ApiError> {
+    let Some(modes) = body.get("dryRun") else {
+        return Ok(false);
+    };
+    let modes = modes
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("dryRun: must be a list of strings"))?;
+    let mut dry_run = false;
+    for mode in modes {
+        match mode.as_str() {
+            Some("All") => dry_run = true,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "dryRun: Unsupported value: \"{}\": supported values: \"All\"",
+                    other.unwrap_or_default()
+                )))
+            }
+        }
+    }
+    Ok(dry_run)
+}
+
 /// Merges a DeleteOptions body into options from the query.
 pub fn delete_options_body(mut opts: DeleteOptions, body: &serde_json::Value) -> DeleteOptions {
     if let Some(g) = body
