@@ -558,6 +558,7 @@ impl Node {
     /// elsewhere), and stop Raft.
     pub async fn shutdown_with(self, opts: &StopOptions) {
         self.store.begin_draining();
+        self.trigger.drain();
         // A member on its way out never campaigns: once its peer port closes it would
         // stop hearing the leader and, with elections on, keep raising the term.
         self.store.set_elections(false);

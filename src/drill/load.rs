@@ -3,8 +3,9 @@
 //! each client paced, with a per-request timeout.
 //!
 //! Like grpc-go (under etcd's Go client and kube-apiserver), the etcd clients retry
-//! transparently a request that provably never left them: hyper refused to hand it
-//! to a connection that was closing (`never_sent`). Anything else is not retried.
+//! transparently a request the server provably never processed: hyper refused to
+//! hand it to a connection that was closing, or the server's GOAWAY named a last
+//! stream below it (`never_processed`). Anything else is not retried.
 //!
 //! Invariant: a write is recorded as acknowledged only when the server answered it
 //! with success (201 with a resourceVersion; a PutResponse with a revision); every
@@ -249,8 +250,8 @@ async fn etcd_client(
         let outcome = tokio::time::timeout(opts.timeout, async {
             loop {
                 match client.put(put.clone()).await {
-                    Err(status) if never_sent(&status) => {
-                        tracing::debug!(key = %key, "put never left the client; sending it again");
+                    Err(status) if never_processed(&status) => {
+                        tracing::debug!(key = %key, "put never processed; sending it again");
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     other => return other,
@@ -310,14 +311,22 @@ fn failure_reason(status: &tonic::Status) -> String {
     }
 }
 
-/// Whether a failed call provably never reached the wire: hyper's `Canceled` error,
-/// which its HTTP/2 client raises only for a request it did not hand to the
-/// connection ("connection was not ready", or queued when the connection closed).
-fn never_sent(status: &tonic::Status) -> bool {
+/// Whether a failed call provably never reached the server's handlers: hyper's
+/// `Canceled` error, which its HTTP/2 client raises only for a request it did not
+/// hand to the connection ("connection was not ready", or queued when the connection
+/// closed); or h2's error for a stream the server's GOAWAY refused (RFC 9113 §6.8:
+/// streams above the GOAWAY's last stream id were not processed; h2 gives that error
+/// only to those and to streams opened after the GOAWAY arrived).
+fn never_processed(status: &tonic::Status) -> bool {
     let mut source = std::error::Error::source(status);
     while let Some(e) = source {
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            return h.is_canceled();
+            if h.is_canceled() {
+                return true;
+            }
+        }
+        if let Some(h) = e.downcast_ref::<h2::Error>() {
+            return h.is_go_away() && h.is_remote();
         }
         source = e.source();
     }

@@ -29,36 +29,61 @@ pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);
 #[derive(Clone, Copy, Debug)]
 pub struct RemoteAddr(pub std::net::SocketAddr);
 
-/// Signals servers to stop accepting and to finish their connections gracefully.
+/// Signals servers to drain, then to stop accepting and finish their connections
+/// gracefully.
 #[derive(Clone)]
 pub struct Shutdown {
-    rx: watch::Receiver<bool>,
+    rx: watch::Receiver<Phase>,
+}
+
+/// Where a server is in its shutdown; only ever moves forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Serving,
+    /// Readiness fails and clients are moved away: each HTTP/1 response carries
+    /// `Connection: close`, each HTTP/2 connection gets GOAWAY after a response.
+    Draining,
+    Stopped,
 }
 
 /// The owner's side of [`Shutdown`].
 pub struct ShutdownTrigger {
-    tx: watch::Sender<bool>,
+    tx: watch::Sender<Phase>,
 }
 
 impl ShutdownTrigger {
     pub fn new() -> (ShutdownTrigger, Shutdown) {
-        let (tx, rx) = watch::channel(false);
+        let (tx, rx) = watch::channel(Phase::Serving);
         (ShutdownTrigger { tx }, Shutdown { rx })
     }
 
+    /// Starts moving clients away while still serving them.
+    pub fn drain(&self) {
+        self.tx.send_if_modified(|p| {
+            let changed = *p < Phase::Draining;
+            *p = (*p).max(Phase::Draining);
+            changed
+        });
+    }
+
     pub fn trigger(&self) {
-        let _ = self.tx.send(true);
+        let _ = self.tx.send(Phase::Stopped);
     }
 }
 
 impl Shutdown {
     /// Completes once shutdown has been triggered (or the trigger was dropped).
     pub async fn wait(&mut self) {
-        let _ = self.rx.wait_for(|stop| *stop).await;
+        let _ = self.rx.wait_for(|p| *p == Phase::Stopped).await;
     }
 
     pub fn is_triggered(&self) -> bool {
-        *self.rx.borrow()
+        *self.rx.borrow() == Phase::Stopped
+    }
+
+    /// True once the server drains (or has stopped).
+    pub fn is_draining(&self) -> bool {
+        *self.rx.borrow() >= Phase::Draining
     }
 }
 
@@ -204,19 +229,37 @@ async fn serve_connection<I>(
 {
     let goaway = Arc::new(tokio::sync::Notify::new());
     let signal = goaway.clone();
-    let service = tower::ServiceExt::map_request(
-        router,
-        move |mut req: http::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(certs.clone());
-            req.extensions_mut().insert(RemoteAddr(remote));
-            req
-        },
-    );
-    let service = tower::ServiceExt::map_response(service, move |resp| {
-        if goaway_chance > 0.0 && chance(goaway_chance) {
-            signal.notify_one();
+    let draining = shutdown.clone();
+    let service = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(certs.clone());
+        req.extensions_mut().insert(RemoteAddr(remote));
+        let http1 = req.version() < http::Version::HTTP_2;
+        let answer = tower::ServiceExt::oneshot(router.clone(), req);
+        let signal = signal.clone();
+        let draining = draining.clone();
+        async move {
+            let mut resp = answer.await?;
+            // Moving a client away: an HTTP/1 response says `Connection: close`, so
+            // the client never reuses a connection we are about to close (closing an
+            // idle keep-alive connection races with the client's next request); an
+            // HTTP/2 connection gets GOAWAY, which tells the client which streams
+            // were not processed.
+            let rebalance = goaway_chance > 0.0 && chance(goaway_chance);
+            if draining.is_draining() || rebalance {
+                if rebalance {
+                    metrics::counter!("apiserver_goaway_total").increment(1);
+                }
+                if http1 {
+                    resp.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                } else {
+                    signal.notify_one();
+                }
+            }
+            Ok::<_, std::convert::Infallible>(resp)
         }
-        resp
     });
     let service = TowerToHyperService::new(service);
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -238,7 +281,6 @@ async fn serve_connection<I>(
             let _ = conn.await;
         }
         _ = goaway.notified() => {
-            metrics::counter!("apiserver_goaway_total").increment(1);
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
