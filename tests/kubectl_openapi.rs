@@ -145,6 +145,18 @@ fn served(s: &KubeServer, resource: &str) -> bool {
         .any(|l| l == resource)
 }
 
+/// `kubectl.<version>` beside the `kubectl` on PATH (the machine's dispatcher keeps
+/// older releases there).
+fn older_kubectl(version: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("kubectl"))
+        .find(|k| k.is_file())
+        .and_then(|k| std::fs::canonicalize(k).ok())
+        .and_then(|k| k.parent().map(|d| d.join(format!("kubectl.{version}"))))
+        .filter(|k| k.is_file())
+}
+
 /// kubectl's messages when it could not use the v3 document for a patch.
 fn assert_no_openapi_fallback(stderr: &str) {
     for bad in [
@@ -248,12 +260,30 @@ fn openapi_documents_over_https() {
         doc.body.len()
     );
 
-    phase("the protobuf encoding alone is not acceptable; with JSON as an alternative it is");
-    let pb = "Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
-    assert_eq!(curl(&s, "/openapi/v2", &[pb]).status, 406);
-    let either = curl(&s, "/openapi/v2", &[&format!("{pb}, application/json")]);
+    phase("v2 in protobuf (openapi.v2.Document) when Accept asks for it, as client-go does");
+    let pb_type = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+    let pb = curl(&s, "/openapi/v2", &[&format!("Accept: {pb_type}")]);
+    assert_eq!(pb.status, 200);
+    assert_eq!(
+        pb.header("content-type"),
+        Some("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
+        "the spelling Go's media-type parser accepts"
+    );
+    // Field 1 (swagger, length-delimited): tag 0x0a, length 3, "2.0".
+    assert_eq!(
+        &pb.body[..5],
+        b"\x0a\x032.0",
+        "starts with the swagger version"
+    );
+    assert!(pb.body.len() > 100_000, "{} bytes", pb.body.len());
+    let either = curl(
+        &s,
+        "/openapi/v2",
+        &[&format!("Accept: {pb_type};q=0.5, application/json")],
+    );
     assert_eq!(either.status, 200);
     assert_eq!(either.body, v2.body);
+    assert_eq!(curl(&s, "/openapi/v2", &["Accept: text/html"]).status, 406);
 
     phase("generation time, as the server logged it");
     let log = std::fs::read_to_string(&s.log).unwrap_or_default();
@@ -406,6 +436,48 @@ fn kubectl_apply_and_validation_use_the_documents() {
         "apply with an unknown field must fail strict validation"
     );
     assert!(err.contains("unknown field \"bogus\""), "{err}");
+    phase("a kind: List and a review object validate against the v2 (protobuf) document");
+    let (out, _) = ok(&s, &["get", "cm", "-n", "oa", "-o", "yaml"]);
+    assert!(out.contains("kind: List"), "{out}");
+    let (good, _, err) = with_stdin(&s, &["apply", "-f", "-"], &out);
+    assert!(good, "applying a List:\n{err}");
+    let (good, out, err) = with_stdin(
+        &s,
+        &["create", "-f", "-", "-o", "jsonpath={.kind}"],
+        "apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: not-a-token\n",
+    );
+    assert!(good, "creating a TokenReview:\n{err}");
+    assert_eq!(out, "TokenReview");
+    match older_kubectl("1.27") {
+        Some(old) => {
+            let out = std::process::Command::new(&old)
+                .args(["--kubeconfig", s.kubeconfig.to_str().expect("utf-8 path")])
+                .args([
+                    "--cache-dir",
+                    s.dir.path().join("cache-1.27").to_str().expect("utf-8"),
+                ])
+                .args(["apply", "-f", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut child| {
+                    use std::io::Write;
+                    if let Some(mut stdin) = child.stdin.take() {
+                        stdin.write_all(manifest("example.com/a", "v27").as_bytes())?;
+                    }
+                    child.wait_with_output()
+                })
+                .expect("kubectl 1.27 runs");
+            assert!(
+                out.status.success(),
+                "kubectl 1.27 apply (it reads the v2 document):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None => eprintln!("SKIP kubectl 1.27 apply: no kubectl.1.27 beside kubectl on PATH"),
+    }
+
     let (good, _, err) = with_stdin(&s, &["apply", "--validate=false", "-f", "-"], bogus);
     assert!(good, "ignored unknown fields are dropped:\n{err}");
     let (out, _) = ok(&s, &["get", "cm", "bogus", "-n", "oa", "-o", "json"]);

@@ -1,5 +1,6 @@
 //! OpenAPI documents, generated from the registry and the k8s-openapi types:
-//! `GET /openapi/v2` (Swagger 2.0, one document) and `GET /openapi/v3` (an index of
+//! `GET /openapi/v2` (Swagger 2.0, one document, in JSON or in gnostic's protobuf
+//! form as client-go's discovery asks for it) and `GET /openapi/v3` (an index of
 //! one OpenAPI 3.0 document per group version, `GET /openapi/v3/api/v1?hash=…`), as
 //! kubectl reads them for `explain`, client-side `apply` (strategic merge patch
 //! metadata) and `--validate` (whether PATCH takes `fieldValidation`).
@@ -12,6 +13,7 @@
 
 mod build;
 pub mod extensions;
+mod gnostic;
 pub mod kinds;
 mod paths;
 pub mod patch_meta;
@@ -34,6 +36,14 @@ use crate::registry::Registry;
 
 /// What `/openapi/*` answers in when the client accepts JSON.
 const JSON: &str = "application/json";
+
+/// The media types of the v2 document's protobuf form: the one client-go asks for,
+/// and the spelling without `@` that the answer carries (Go's media-type parser,
+/// which client-go runs on `Content-Type`, refuses an `@`).
+const V2_PROTOBUF: [&str; 2] = [
+    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+];
 
 /// Routes for the OpenAPI documents.
 pub fn router(registry: Arc<Registry>) -> axum::Router {
@@ -77,6 +87,8 @@ impl Document {
 /// Every document, encoded.
 pub struct Documents {
     pub v2: Document,
+    /// The v2 document as an `openapi.v2.Document` protobuf message.
+    pub v2_protobuf: Document,
     pub v3_index: Document,
     /// By group-version path: `api/v1`, `apis/apps/v1`.
     pub v3: HashMap<String, Document>,
@@ -88,6 +100,7 @@ impl Documents {
         let started = Instant::now();
         let generated = build::generate(registry, super::KUBE_VERSION.2);
         let v2 = Document::new(serde_json::to_vec(&generated.v2).unwrap_or_default());
+        let v2_protobuf = Document::new(gnostic::encode_document(&generated.v2));
         let mut index = Map::new();
         let mut v3 = HashMap::new();
         let mut v3_bytes = 0;
@@ -105,11 +118,17 @@ impl Documents {
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             v2_bytes = v2.bytes.len(),
+            v2_protobuf_bytes = v2_protobuf.bytes.len(),
             v3_documents = v3.len(),
             v3_bytes,
             "OpenAPI documents generated"
         );
-        Documents { v2, v3_index, v3 }
+        Documents {
+            v2,
+            v2_protobuf,
+            v3_index,
+            v3,
+        }
     }
 }
 
@@ -136,28 +155,42 @@ impl Service {
 }
 
 /// Whether `Accept` admits JSON (absent, `*/*`, `application/*` or `application/json`).
-/// The protobuf encodings of the documents are not produced.
 fn accepts_json(headers: &HeaderMap) -> bool {
+    preferred(headers, &[JSON]).is_some()
+}
+
+/// The first media type of `offers` that `Accept` admits, in the client's order of
+/// preference (highest `q` first, then as listed); `*/*` and `application/*` admit
+/// the first offer. No `Accept` admits the first offer too.
+fn preferred(headers: &HeaderMap, offers: &[&'static str]) -> Option<&'static str> {
     let Some(accept) = headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
+        .filter(|a| !a.trim().is_empty())
     else {
-        return true;
+        return offers.first().copied();
     };
-    if accept.trim().is_empty() {
-        return true;
-    }
-    accept.split(',').any(|clause| {
-        let mut parts = clause.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let refused = parts.any(|p| {
-            p.trim()
-                .strip_prefix("q=")
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
-        !refused && matches!(media.as_str(), "*/*" | "application/*" | JSON)
-    })
+    let mut clauses: Vec<(f32, usize, String)> = accept
+        .split(',')
+        .enumerate()
+        .map(|(i, clause)| {
+            let mut parts = clause.split(';');
+            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q=")?.trim().parse::<f32>().ok())
+                .next()
+                .unwrap_or(1.0);
+            (q, i, media)
+        })
+        .filter(|(q, _, _)| *q > 0.0)
+        .collect();
+    clauses.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    clauses
+        .iter()
+        .find_map(|(_, _, media)| match media.as_str() {
+            "*/*" | "application/*" => offers.first().copied(),
+            m => offers.iter().copied().find(|o| *o == m),
+        })
 }
 
 fn not_acceptable() -> Response {
@@ -166,7 +199,7 @@ fn not_acceptable() -> Response {
 
 /// Answers with `doc`: 304 when `If-None-Match` names its ETag; gzip when large and
 /// accepted; cache headers for a hashed (immutable) URL.
-fn serve(doc: &Document, headers: &HeaderMap, immutable: bool) -> Response {
+fn serve(doc: &Document, media: &str, headers: &HeaderMap, immutable: bool) -> Response {
     let quoted = format!("\"{}\"", doc.etag);
     let matches = headers
         .get(http::header::IF_NONE_MATCH)
@@ -175,7 +208,7 @@ fn serve(doc: &Document, headers: &HeaderMap, immutable: bool) -> Response {
     let mut resp = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        negotiate::raw(200, doc.bytes.to_vec(), JSON, headers, &[])
+        negotiate::raw(200, doc.bytes.to_vec(), media, headers, &[])
     };
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&quoted) {
@@ -206,13 +239,14 @@ fn http_date_in_a_year() -> String {
     t.format(&format).unwrap_or_default()
 }
 
-/// `GET /openapi/v2`
+/// `GET /openapi/v2`, in JSON or protobuf as `Accept` prefers.
 async fn v2(State(s): State<Arc<Service>>, headers: HeaderMap) -> Response {
-    if !accepts_json(&headers) {
-        return not_acceptable();
-    }
+    let Some(media) = preferred(&headers, &[JSON, V2_PROTOBUF[0], V2_PROTOBUF[1]]) else {
+        return ApiError::not_acceptable(&format!("{JSON}, {}", V2_PROTOBUF[0])).into_response();
+    };
     match s.documents().await {
-        Ok(d) => serve(&d.v2, &headers, false),
+        Ok(d) if media == JSON => serve(&d.v2, media, &headers, false),
+        Ok(d) => serve(&d.v2_protobuf, V2_PROTOBUF[1], &headers, false),
         Err(e) => e.into_response(),
     }
 }
@@ -223,7 +257,7 @@ async fn v3_index(State(s): State<Arc<Service>>, headers: HeaderMap) -> Response
         return not_acceptable();
     }
     match s.documents().await {
-        Ok(d) => serve(&d.v3_index, &headers, false),
+        Ok(d) => serve(&d.v3_index, JSON, &headers, false),
         Err(e) => e.into_response(),
     }
 }
@@ -260,8 +294,8 @@ async fn v3_document(
             }
             resp
         }
-        Some(hash) if !hash.is_empty() => serve(doc, &headers, true),
-        _ => serve(doc, &headers, false),
+        Some(hash) if !hash.is_empty() => serve(doc, JSON, &headers, true),
+        _ => serve(doc, JSON, &headers, false),
     }
 }
 
@@ -279,7 +313,25 @@ mod tests {
     }
 
     #[test]
-    fn json_is_the_only_encoding() {
+    fn v2_is_served_in_the_encoding_accept_prefers() {
+        let offers = [JSON, V2_PROTOBUF[0], V2_PROTOBUF[1]];
+        assert_eq!(preferred(&HeaderMap::new(), &offers), Some(JSON));
+        assert_eq!(
+            preferred(&accept(V2_PROTOBUF[0]), &offers),
+            Some(V2_PROTOBUF[0])
+        );
+        assert_eq!(
+            preferred(
+                &accept(&format!("application/json;q=0.5, {}", V2_PROTOBUF[1])),
+                &offers
+            ),
+            Some(V2_PROTOBUF[1])
+        );
+        assert_eq!(preferred(&accept("text/html"), &offers), None);
+    }
+
+    #[test]
+    fn v3_is_json_only() {
         assert!(accepts_json(&HeaderMap::new()));
         assert!(accepts_json(&accept("application/json")));
         assert!(accepts_json(&accept(

@@ -1141,6 +1141,7 @@ pub fn field(definition: &str, field: &str) -> Option<&'static Field> {
 /// patch semantics, atomic types, and the int-or-string, quantity and free-form types
 /// as upstream's v2 document types them.
 pub fn apply(definitions: &mut Map<String, Value>) {
+    optional_metadata(definitions);
     for (def, fields) in FIELDS {
         let Some(props) = definitions
             .get_mut(*def)
@@ -1189,9 +1190,27 @@ pub fn apply(definitions: &mut Map<String, Value>) {
     }
 }
 
+/// `metadata` is never required upstream (`json:"metadata,omitempty"` on every kind
+/// and list), though the Rust types hold it unconditionally: kubectl's schema
+/// validation would otherwise refuse a TokenReview or review without one.
+fn optional_metadata(definitions: &mut Map<String, Value>) {
+    for def in definitions.values_mut() {
+        let Some(required) = def.get_mut("required").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        required.retain(|r| r != "metadata");
+        if required.is_empty() {
+            if let Some(d) = def.as_object_mut() {
+                d.remove("required");
+            }
+        }
+    }
+}
+
 /// Rewrites the int-or-string and quantity definitions of an OpenAPI 3.0 document the
 /// way upstream's v3 documents type them (alternatives, no single `type`).
 pub fn apply_v3(schemas: &mut Map<String, Value>) {
+    optional_metadata(schemas);
     if let Some(Value::Object(d)) = schemas.get_mut(INT_OR_STRING) {
         d.remove("type");
         d.insert(
