@@ -297,6 +297,37 @@ async fn streaming_lists_and_expired_resource_versions() {
     .await;
     drop(stream);
 
+    // client-go's streaming list may send no resourceVersion, or the last one it saw,
+    // with resourceVersionMatch=NotOlderThan: both stream the state, then the end
+    // bookmark.
+    for rv in ["", old_rv.as_str()] {
+        let mut events = api
+            .watch(&WatchParams::streaming_lists(), rv)
+            .await
+            .unwrap_or_else(|e| panic!("streaming list from {rv:?}: {e}"))
+            .boxed();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let mut added = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(Ok(WatchEvent::Added(o)))) => added.push(name(&o)),
+                Ok(Some(Ok(WatchEvent::Bookmark(b))))
+                    if b.metadata
+                        .annotations
+                        .contains_key("k8s.io/initial-events-end") =>
+                {
+                    break
+                }
+                Ok(Some(Ok(_))) => {}
+                other => panic!("streaming list from {rv:?}: {other:?}"),
+            }
+        }
+        assert!(
+            added.contains(&"streamed".to_owned()),
+            "from {rv:?}: {added:?}"
+        );
+    }
+
     // Churn, then compact the history past `old_rv` through the etcd port.
     for i in 0..5 {
         api.patch(

@@ -137,12 +137,17 @@ impl ApiError {
         e
     }
 
+    /// A path nothing serves. Upstream's answer carries an empty `details`, and
+    /// kubectl reads it (`kubectl debug` dereferences it to explain that ephemeral
+    /// containers are not available).
     pub fn not_found_path() -> Self {
-        Self::new(
+        let mut e = Self::new(
             404,
             "NotFound",
             "the server could not find the requested resource",
-        )
+        );
+        e.details = Some(Box::default());
+        e
     }
 
     pub fn method_not_allowed(method: &str) -> Self {
@@ -446,6 +451,13 @@ mod tests {
         assert_eq!(s["reason"], "NotFound");
         assert_eq!(s["code"], 404);
         assert_eq!(s["details"]["kind"], "deployments");
+    }
+
+    #[test]
+    fn an_unknown_path_has_empty_details() {
+        let s = ApiError::not_found_path().to_status();
+        assert_eq!(s["reason"], "NotFound");
+        assert_eq!(s["details"], json!({}));
     }
 
     #[test]

@@ -1028,8 +1028,12 @@ impl Api {
             let mut list_opts = opts.clone();
             list_opts.limit = 0;
             list_opts.continue_token.clear();
-            if send_initial_events == Some(true) && !rv.is_empty() && rv != "0" {
+            // sendInitialEvents with NotOlderThan: from any state for "0", else from
+            // one at least as new as the version given (or the newest, without one):
+            // a consistent read serves both.
+            if send_initial_events == Some(true) && rv != "0" {
                 list_opts.resource_version.clear();
+                list_opts.resource_version_match.clear();
             }
             let page = self.list(&res, &version, ns.as_deref(), &list_opts).await?;
             for obj in page.items {
