@@ -452,6 +452,19 @@ fn the_kubernetes_service_is_kept() {
             == s.port.to_string().into_bytes()
     };
     wait_for("the kubernetes endpoints", &endpoints);
+    let slice = || {
+        s.kubectl(&[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=kubernetes",
+            "-o",
+            "jsonpath={.items[0].ports[0].port} {.items[0].endpoints[0].conditions.ready} {.items[0].addressType}",
+        ])
+        .stdout
+            == format!("{} true IPv4", s.port).into_bytes()
+    };
+    wait_for("the kubernetes endpoint slice", &slice);
 
     phase("its IP is reserved");
     let err = create(

@@ -1836,21 +1836,68 @@ pub async fn ensure_kubernetes_service(api: &Api, advertise: IpAddr, port: u16) 
         "addresses": [{"ip": advertise.to_string()}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     }]);
-    if let Err(e) = put_kubernetes_endpoints(api, &ep_res, &subsets).await {
+    let endpoints = Reconciled {
+        api_version: "v1",
+        kind: "Endpoints",
+        labels: json!({"endpointslice.kubernetes.io/skip-mirror": "true"}),
+        fields: vec![("subsets", subsets)],
+    };
+    if let Err(e) = put_kubernetes_object(api, &ep_res, &endpoints).await {
         tracing::warn!(error = %e, "could not write the kubernetes endpoints");
+    }
+    // The EndpointSlice kube-proxy reads for `kubernetes.default`, written by the same
+    // reconciler upstream (the Endpoints are not mirrored: skip-mirror).
+    let slice_res = api
+        .registry
+        .all()
+        .iter()
+        .find(|r| r.group == "discovery.k8s.io" && r.resource == "endpointslices")
+        .cloned();
+    if let Some(slice_res) = slice_res {
+        let slice = Reconciled {
+            api_version: "discovery.k8s.io/v1",
+            kind: "EndpointSlice",
+            labels: json!({"kubernetes.io/service-name": "kubernetes"}),
+            fields: vec![
+                (
+                    "addressType",
+                    json!(if advertise.is_ipv4() { "IPv4" } else { "IPv6" }),
+                ),
+                (
+                    "endpoints",
+                    json!([{"addresses": [advertise.to_string()], "conditions": {"ready": true}}]),
+                ),
+                (
+                    "ports",
+                    json!([{"name": "https", "port": port, "protocol": "TCP"}]),
+                ),
+            ],
+        };
+        if let Err(e) = put_kubernetes_object(api, &slice_res, &slice).await {
+            tracing::warn!(error = %e, "could not write the kubernetes endpoint slice");
+        }
     }
 }
 
-/// Writes `default/kubernetes` Endpoints straight to storage (compare-and-swap), as
-/// kube-apiserver's endpoint reconciler owns that object: a local replica advertises
-/// a loopback address, which validation refuses in user-written Endpoints.
-async fn put_kubernetes_endpoints(
+/// An object the server itself keeps in shape: top-level fields and labels.
+struct Reconciled {
+    api_version: &'static str,
+    kind: &'static str,
+    labels: Value,
+    fields: Vec<(&'static str, Value)>,
+}
+
+/// Writes `default/kubernetes` of `res` straight to storage (compare-and-swap), as
+/// kube-apiserver's endpoint reconciler owns those objects: a local replica
+/// advertises a loopback address, which validation refuses in user-written
+/// Endpoints and EndpointSlices.
+async fn put_kubernetes_object(
     api: &Api,
     res: &Resource,
-    subsets: &Value,
+    want: &Reconciled,
 ) -> Result<(), ApiError> {
     let key = keys::object_key(&api.root, res.storage_prefix, Some("default"), "kubernetes");
-    let labels = json!({"endpointslice.kubernetes.io/skip-mirror": "true"});
+    let wanted_labels = want.labels.as_object().cloned().unwrap_or_default();
     for _ in 0..16 {
         let current = api
             .storage
@@ -1859,18 +1906,22 @@ async fn put_kubernetes_endpoints(
             .map_err(|e| storage_error(res, "kubernetes", e))?;
         let written = match current {
             None => {
-                let obj = json!({
-                    "apiVersion": "v1",
-                    "kind": "Endpoints",
+                let mut obj = json!({
+                    "apiVersion": want.api_version,
+                    "kind": want.kind,
                     "metadata": {
                         "name": "kubernetes",
                         "namespace": "default",
                         "uid": meta::new_uid(),
                         "creationTimestamp": meta::now_rfc3339(),
-                        "labels": labels,
+                        "labels": want.labels,
                     },
-                    "subsets": subsets,
                 });
+                if let Some(m) = obj.as_object_mut() {
+                    for (field, value) in &want.fields {
+                        m.insert((*field).into(), value.clone());
+                    }
+                }
                 let bytes =
                     serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
                 api.storage.create(&key, bytes.into(), 0).await
@@ -1878,22 +1929,27 @@ async fn put_kubernetes_endpoints(
             Some(kv) => {
                 let mut obj: Value = serde_json::from_slice(&kv.value)
                     .map_err(|e| ApiError::internal(format!("stored {key} is not JSON: {e}")))?;
-                let has_label = meta::labels(&obj)
-                    .and_then(|l| l.get("endpointslice.kubernetes.io/skip-mirror"))
-                    .is_some();
-                if obj.get("subsets") == Some(subsets) && has_label {
+                let labels_match = wanted_labels
+                    .iter()
+                    .all(|(k, v)| meta::labels(&obj).and_then(|l| l.get(k)) == Some(v));
+                let fields_match = want
+                    .fields
+                    .iter()
+                    .all(|(field, value)| obj.get(*field) == Some(value));
+                if labels_match && fields_match {
                     return Ok(());
                 }
                 if let Some(m) = obj.as_object_mut() {
-                    m.insert("subsets".into(), subsets.clone());
+                    for (field, value) in &want.fields {
+                        m.insert((*field).into(), value.clone());
+                    }
                 }
                 let md = meta::metadata_mut(&mut obj);
                 let l = md.entry("labels").or_insert_with(|| json!({}));
                 if let Some(l) = l.as_object_mut() {
-                    l.insert(
-                        "endpointslice.kubernetes.io/skip-mirror".into(),
-                        json!("true"),
-                    );
+                    for (k, v) in &wanted_labels {
+                        l.insert(k.clone(), v.clone());
+                    }
                 }
                 let bytes =
                     serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -1909,7 +1965,7 @@ async fn put_kubernetes_endpoints(
         }
     }
     Err(ApiError::conflict(
-        &crate::apiserver::status::Subject::new("", "endpoints", "kubernetes"),
+        &crate::apiserver::status::Subject::new(res.group, res.resource, "kubernetes"),
         "too many concurrent updates",
     ))
 }
