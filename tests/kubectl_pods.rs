@@ -259,6 +259,65 @@ fn pods_templates_and_replication_controllers() {
         "a status update keeps the spec"
     );
 
+    phase("eviction of a running, ready pod asks its PodDisruptionBudget");
+    apply(
+        &s,
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: web\nspec:\n  minAvailable: 1\n  selector:\n    matchLabels:\n      run: nginx\n",
+    );
+    let budget = |allowed: i64| {
+        s.ok(&[
+            "patch",
+            "pdb",
+            "web",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"status":{{"observedGeneration":1,"disruptionsAllowed":{allowed},"desiredHealthy":1,"currentHealthy":1,"expectedPods":1}}}}"#),
+        ]);
+    };
+    budget(0);
+    let evict = |body: &str| {
+        let path = s.dir.path().join("evict-nginx.json");
+        std::fs::write(&path, body).expect("write eviction");
+        s.kubectl(&[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods/nginx/eviction",
+            "-f",
+            &path.to_string_lossy(),
+        ])
+    };
+    let nginx_eviction = r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"nginx","namespace":"default"}}"#;
+    let out = evict(nginx_eviction);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "evicted past a budget allowing none");
+    assert!(
+        err.contains("Cannot evict pod as it would violate the pod's disruption budget"),
+        "{err}"
+    );
+    assert_eq!(spec(".metadata.name"), "nginx", "the pod stays");
+    budget(1);
+    let dry = r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"nginx","namespace":"default"},"deleteOptions":{"dryRun":["All"]}}"#;
+    assert!(evict(dry).status.success());
+    assert_eq!(spec(".metadata.name"), "nginx", "a dry run evicts nothing");
+    let pdb = |path: &str| s.ok(&["get", "pdb", "web", "-o", &format!("jsonpath={{{path}}}")]);
+    assert_eq!(
+        pdb(".status.disruptionsAllowed"),
+        "1",
+        "nor takes a disruption"
+    );
+    let out = evict(nginx_eviction);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(pdb(".status.disruptionsAllowed"), "0");
+    assert!(pdb(".status.disruptedPods.nginx").ends_with('Z'));
+    let err = s.fails(&["get", "pod", "nginx"]);
+    assert!(err.contains("not found"), "{err}");
+    s.ok(&["run", "nginx", "--image=nginx"]);
+
     phase("eviction deletes the pod");
     let eviction = r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"sized","namespace":"default"}}"#;
     let epath = s.dir.path().join("eviction.json");

@@ -5,7 +5,9 @@
 //! annotations and marks the pod PodScheduled — with one compare-and-swap on the stored
 //! pod, so of two concurrent bindings exactly one wins and the other gets 409.
 //! `eviction` deletes the pod through the ordinary delete path (admission,
-//! preconditions, DeleteOptions from the Eviction body).
+//! preconditions, DeleteOptions from the Eviction body) once the pod's
+//! PodDisruptionBudget allows it, taking one allowed disruption from the budget's
+//! status as upstream's eviction REST does (429 while the budget allows none).
 //!
 //! Invariant: a pod is bound at most once; a refused binding or eviction writes
 //! nothing.
@@ -15,10 +17,11 @@ use serde_json::{json, Value};
 
 use crate::apiserver::handlers::Request;
 use crate::apiserver::negotiate::{self, Output};
-use crate::apiserver::query::delete_options_body;
-use crate::apiserver::status::{not_supported, required, ApiError, Subject};
+use crate::apiserver::query::{body_dry_run, delete_options_body};
+use crate::apiserver::status::{not_supported, required, ApiError, Cause, Subject};
 use crate::registry::meta;
-use crate::registry::store::{storage_error, Api, DeleteOptions};
+use crate::registry::selector::LabelSelector;
+use crate::registry::store::{storage_error, Api, Ctx, DeleteOptions, ListOptions, Part};
 use crate::registry::Resource;
 use crate::storage::{keys, ReadMode, StorageError};
 
@@ -252,12 +255,9 @@ async fn eviction(
     let delete_body = body.get("deleteOptions").unwrap_or(&empty);
     let opts = delete_options_body(DeleteOptions::default(), delete_body);
     let mut ctx = req.ctx;
-    let dry = delete_body
-        .get("dryRun")
-        .and_then(Value::as_array)
-        .is_some_and(|d| d.iter().any(|v| v == "All"));
-    ctx.dry_run |= dry;
-    // PodDisruptionBudgets are consulted here once the policy group serves them.
+    ctx.dry_run |= body_dry_run(delete_body)?;
+    let pod = api.get(res, version, ns, &name, "").await?;
+    take_disruption(api, &ctx, ns.unwrap_or_default(), &pod).await?;
     api.delete(res, version, &ctx, ns, &name, &opts).await?;
     Ok(negotiate::respond(
         201,
@@ -266,6 +266,148 @@ async fn eviction(
         req.headers,
         &ctx.take_warnings(),
     ))
+}
+
+/// Upstream's `DisruptedPods` bound: past it the budget's controller is behind.
+const MAX_DISRUPTED_PODS: usize = 2000;
+
+/// Checks the PodDisruptionBudget that selects `pod` and takes one disruption from
+/// it (recording the pod in `status.disruptedPods`), as upstream's eviction does.
+/// Pods that are not running (or already terminating) and budgets that let
+/// unhealthy pods go are not counted.
+async fn take_disruption(api: &Api, ctx: &Ctx, ns: &str, pod: &Value) -> Result<(), ApiError> {
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if matches!(phase, "Succeeded" | "Failed" | "Pending")
+        || pod.pointer("/metadata/deletionTimestamp").is_some()
+    {
+        return Ok(());
+    }
+    let Some(pdb_res) = api
+        .registry
+        .all()
+        .iter()
+        .find(|r| r.group == "policy" && r.resource == "poddisruptionbudgets")
+        .cloned()
+    else {
+        return Ok(());
+    };
+    let labels = pod.pointer("/metadata/labels").and_then(Value::as_object);
+    let budgets = api
+        .list(&pdb_res, "v1", Some(ns), &ListOptions::default())
+        .await?;
+    let matching: Vec<&Value> = budgets
+        .items
+        .iter()
+        .filter(|pdb| match pdb.pointer("/spec/selector") {
+            // policy/v1: an empty selector selects every pod of the namespace; none
+            // selects none.
+            None | Some(Value::Null) => false,
+            Some(sel) => LabelSelector::from_json(sel).is_ok_and(|s| s.matches(labels)),
+        })
+        .collect();
+    let pdb = match matching.as_slice() {
+        [] => return Ok(()),
+        [one] => *one,
+        _ => {
+            return Err(ApiError::internal(
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ))
+        }
+    };
+    let ready = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    if !ready {
+        let policy = pdb
+            .pointer("/spec/unhealthyPodEvictionPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("IfHealthyBudget");
+        let int = |p: &str| pdb.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+        let healthy_enough = int("/status/desiredHealthy") > 0
+            && int("/status/currentHealthy") >= int("/status/desiredHealthy");
+        if policy == "AlwaysAllow" || healthy_enough {
+            return Ok(());
+        }
+    }
+    let pdb_name = meta::name(pdb).to_owned();
+    let pod_name = meta::name(pod).to_owned();
+    api.modify(
+        &pdb_res,
+        "v1",
+        ctx,
+        Some(ns),
+        &pdb_name,
+        Part::Status,
+        |mut pdb| {
+            decrement(&mut pdb, &pdb_name, &pod_name)?;
+            Ok(pdb)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// upstream's `checkAndDecrement` on one budget.
+fn decrement(pdb: &mut Value, pdb_name: &str, pod_name: &str) -> Result<(), ApiError> {
+    let int = |p: &str| pdb.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let refuse = |message: String| {
+        let mut e = ApiError::too_many_requests(0);
+        e.message = "Cannot evict pod as it would violate the pod's disruption budget.".into();
+        e.retry_after = None;
+        if let Some(d) = e.details.as_mut() {
+            d.retry_after_seconds = None;
+            d.causes.push(Cause {
+                reason: "DisruptionBudget",
+                message,
+                field: String::new(),
+            });
+        }
+        e
+    };
+    if int("/status/observedGeneration") < int("/metadata/generation") {
+        return Err(refuse(format!(
+            "The disruption budget {pdb_name} is still being processed by the server."
+        )));
+    }
+    let allowed = int("/status/disruptionsAllowed");
+    if allowed < 0 {
+        return Err(ApiError::forbidden_message(
+            "pdb disruptions allowed is negative",
+        ));
+    }
+    let disrupted = pdb
+        .pointer("/status/disruptedPods")
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len());
+    if disrupted > MAX_DISRUPTED_PODS {
+        return Err(ApiError::forbidden_message(
+            "DisruptedPods map too big - too many evictions not confirmed by PDB controller",
+        ));
+    }
+    if allowed == 0 {
+        return Err(refuse(format!(
+            "The disruption budget {pdb_name} needs {} healthy pods and has {} currently",
+            int("/status/desiredHealthy"),
+            int("/status/currentHealthy")
+        )));
+    }
+    let status = pdb
+        .as_object_mut()
+        .map(|m| m.entry("status").or_insert_with(|| json!({})));
+    if let Some(Value::Object(status)) = status {
+        status.insert("disruptionsAllowed".into(), json!(allowed - 1));
+        let pods = status.entry("disruptedPods").or_insert_with(|| json!({}));
+        if let Some(pods) = pods.as_object_mut() {
+            pods.insert(pod_name.to_owned(), json!(meta::now_rfc3339()));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -282,5 +424,29 @@ mod tests {
         assert_eq!(pod["metadata"]["annotations"], json!({"a": "1", "b": "2"}));
         assert_eq!(pod["status"]["conditions"][0]["type"], "PodScheduled");
         assert_eq!(pod["status"]["conditions"][0]["status"], "True");
+    }
+
+    #[test]
+    fn a_budget_gives_one_disruption_at_a_time() {
+        let mut pdb = json!({"metadata": {"name": "b", "generation": 1},
+            "status": {"observedGeneration": 1, "disruptionsAllowed": 1, "desiredHealthy": 2, "currentHealthy": 3}});
+        decrement(&mut pdb, "b", "p1").expect("one allowed");
+        assert_eq!(pdb["status"]["disruptionsAllowed"], 0);
+        assert!(pdb["status"]["disruptedPods"]["p1"].is_string());
+        let e = decrement(&mut pdb, "b", "p2").expect_err("none left");
+        assert_eq!(e.code, 429);
+        assert_eq!(
+            e.message,
+            "Cannot evict pod as it would violate the pod's disruption budget."
+        );
+        let causes = &e.details.as_ref().expect("details").causes;
+        assert_eq!(causes[0].reason, "DisruptionBudget");
+        assert_eq!(
+            causes[0].message,
+            "The disruption budget b needs 2 healthy pods and has 3 currently"
+        );
+        let mut stale = json!({"metadata": {"generation": 2}, "status": {"observedGeneration": 1, "disruptionsAllowed": 5}});
+        let e = decrement(&mut stale, "b", "p").expect_err("not yet observed");
+        assert_eq!(e.code, 429);
     }
 }
