@@ -25,8 +25,8 @@ use crate::storage::Storage;
 use crate::store::Store;
 use crate::tls::{self, ClientAuth};
 
-/// Readiness from the replicated store: a leader is known and a linearizable read
-/// completes.
+/// Readiness from the replicated store (see `store::readiness`): a leader is known
+/// and still holds a quorum, and a linearizable read completed recently.
 struct StoreHealth {
     store: Store,
 }
@@ -34,26 +34,14 @@ struct StoreHealth {
 #[async_trait::async_trait]
 impl Health for StoreHealth {
     async fn ready_checks(&self) -> Vec<(&'static str, Option<String>)> {
-        let leader = if self.store.leader().is_some() {
-            None
-        } else {
-            Some("no leader".to_owned())
-        };
-        let read =
-            match tokio::time::timeout(std::time::Duration::from_secs(2), self.store.linearize())
-                .await
-            {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some("timed out waiting for a read index".to_owned()),
-            };
+        let ready = self.store.readiness();
         let shutdown = self
             .store
             .is_draining()
             .then(|| "process is shutting down".to_owned());
         vec![
-            ("etcd", read),
-            ("etcd-readiness", leader),
+            ("etcd", ready.read),
+            ("etcd-readiness", ready.leader),
             ("shutdown", shutdown),
         ]
     }

@@ -295,6 +295,20 @@ impl Cluster {
         etcd && kube
     }
 
+    /// Member `i`'s /readyz answer on its etcd client port: `Ok` when ready, else the
+    /// reason it gives (or why it did not answer).
+    pub async fn readiness(&self, i: usize) -> Result<(), String> {
+        let mut s = Session::new(Target::plain(loopback(self.members[i].client)));
+        match s
+            .call(Method::GET, "/readyz", None, Duration::from_millis(2500))
+            .await
+        {
+            Ok(a) if a.status == http::StatusCode::OK => Ok(()),
+            Ok(a) => Err(String::from_utf8_lossy(&a.body).trim().to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// The member every answering member names as leader, when that member itself
     /// agrees and a majority answered.
     pub async fn leader(&self) -> Option<usize> {

@@ -388,6 +388,15 @@ async fn act(ctx: &Ctx, scenario: Scenario) -> Result<Outcome, DrillError> {
                 },
             ));
             checks.push(minority_refuses(ctx, leader).await);
+            let ready = c.readiness(leader).await;
+            checks.push(Check::new(
+                "cut-off leader is not ready",
+                ready.is_err(),
+                match ready {
+                    Ok(()) => format!("m{leader} answers /readyz with 200"),
+                    Err(why) => format!("m{leader}: {why}"),
+                },
+            ));
             step(format!("probed m{leader} directly"));
             let left = hold.saturating_sub(fault_at.elapsed());
             tokio::time::sleep(left).await;

@@ -4,8 +4,6 @@
 //! Invariant: /health answers "true" only when a leader is known, a linearizable read
 //! succeeds and no alarm is active, as etcd's health check does.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -29,17 +27,10 @@ async fn check(store: &Store) -> Option<String> {
     if store.is_draining() {
         return Some("SHUTTING DOWN".into());
     }
-    if store.leader().is_none() {
-        return Some("RAFT NO LEADER".into());
-    }
     if let Some(a) = store.alarms().first() {
         return Some(format!("ALARM {:?}", a.alarm).to_uppercase());
     }
-    match tokio::time::timeout(Duration::from_secs(2), store.linearize()).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some("timed out waiting for a read index".into()),
-    }
+    store.readiness().reason().map(str::to_owned)
 }
 
 async fn health(State(store): State<Store>) -> impl IntoResponse {

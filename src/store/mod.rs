@@ -17,6 +17,7 @@ mod kv;
 mod lease;
 mod maintenance;
 mod read_index;
+mod readiness;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use lease::Lessor;
 pub use maintenance::{
     verify_snapshot, verify_snapshot_file, Status, ETCD_CLUSTER_VERSION, ETCD_VERSION,
 };
+pub use readiness::Readiness;
 
 use crate::mvcc::{MvccStore, Revision, WatchHub};
 use crate::raft::log_store::LogReader;
@@ -114,6 +116,8 @@ struct Inner {
     log: LogReader,
     /// Followers Raft sends nothing to during a leadership transfer.
     muted: Muted,
+    /// What the readiness probe last found.
+    probe: std::sync::Mutex<readiness::Probe>,
 }
 
 /// Everything a store is assembled from (see `node.rs`).
@@ -167,6 +171,7 @@ impl Store {
                 elections: AtomicBool::new(true),
                 log: parts.log,
                 muted: parts.muted,
+                probe: std::sync::Mutex::new(readiness::Probe::default()),
             }),
         };
         store.mirror_raft_state();
@@ -188,11 +193,13 @@ impl Store {
         self.inner.term.store(term, Ordering::Release);
     }
 
-    /// Starts the leader-side background duties: lease expiry, learner promotion and
-    /// publishing this member's attributes.
+    /// Starts the background duties: lease expiry, learner promotion and publishing
+    /// this member's attributes (on the leader), fast failover and the readiness
+    /// probe.
     pub fn spawn_background(&self, shutdown: crate::server::Shutdown) {
         tokio::spawn(lease::run_expiry(self.clone(), shutdown.clone()));
         tokio::spawn(cluster::run_member_duties(self.clone(), shutdown.clone()));
+        tokio::spawn(readiness::run_probe(self.clone(), shutdown.clone()));
         tokio::spawn(election::run_fast_failover(self.clone(), shutdown));
     }
 
