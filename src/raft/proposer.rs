@@ -317,6 +317,10 @@ fn answer(waiters: Vec<Waiter>, res: Result<ProposalResult, ProposeError>) {
     }
 }
 
+/// How long a forwarded batch still waits for the former leader's answer once
+/// another member leads.
+const FORMER_LEADER_GRACE: Duration = Duration::from_millis(250);
+
 /// Gets one batch committed and applied, through whichever member leads.
 async fn submit(
     route: &Route,
@@ -374,7 +378,7 @@ async fn submit(
                     Ok(Err(RaftError::Fatal(_))) => return Err(ProposeError::Stopped),
                 }
             }
-            Some(_) => {
+            Some(leader) => {
                 leaderless_since = None;
                 let Some(member) = leader_member else {
                     return Err(ProposeError::NoLeader);
@@ -384,7 +388,29 @@ async fn submit(
                     .member(&member)
                     .map_err(|e| ProposeError::Rejected(e.to_string()))?;
                 let remaining = deadline.saturating_duration_since(now);
-                match client.forward(proposal, remaining).await {
+                // As etcd: when the leader changes while a forwarded batch waits on
+                // it and the former leader does not answer soon after (it is frozen
+                // or cut off; one that handed over answers "not leader" at once and
+                // the batch goes to its successor), the batch's requests end with
+                // "leader changed" (it may still commit, as after a timeout) instead
+                // of holding an in-flight slot, and with it every later write of
+                // this member, until the old leader answers.
+                let mut watch = route.raft.metrics();
+                let replaced = async move {
+                    let _ = watch.wait_for(|m| m.current_leader != Some(leader)).await;
+                };
+                let forward = client.forward(proposal, remaining);
+                tokio::pin!(forward);
+                let answer = tokio::select! {
+                    answer = &mut forward => answer,
+                    _ = replaced => {
+                        match tokio::time::timeout(FORMER_LEADER_GRACE, &mut forward).await {
+                            Ok(answer) => answer,
+                            Err(_) => return Err(ProposeError::LeaderChanged),
+                        }
+                    }
+                };
+                match answer {
                     Ok(Ok(result)) => {
                         // As etcd: answer once this member applied it too, so what
                         // its client reads or watches here next reflects the write.

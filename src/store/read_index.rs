@@ -3,7 +3,8 @@
 //! started.
 //!
 //! Invariant: a read is only ever given an index from a round that began after the
-//! read arrived, so the index covers every write acknowledged before the read. While
+//! read arrived, so the index covers every write acknowledged before the read. A round
+//! asked of a leader that is replaced meanwhile is asked again of the successor. While
 //! a leadership transfer holds this leader, no round starts here: a round's heartbeats
 //! would renew the followers' leases and make them refuse the transfer target's vote.
 
@@ -121,7 +122,18 @@ impl Fetch {
                             .map_err(|s| StoreError::Internal(s.message().to_owned()))?;
                         let remaining =
                             deadline.saturating_duration_since(tokio::time::Instant::now());
-                        match client.call(payload, remaining).await {
+                        // A leader that stops answering is replaced within about an
+                        // election timeout: ask the successor then instead of waiting
+                        // out the call (asking again is safe for a read).
+                        let mut watch = self.raft.metrics();
+                        let replaced = async move {
+                            let _ = watch.wait_for(|m| m.current_leader != leader).await;
+                        };
+                        let answer = tokio::select! {
+                            answer = client.call(payload, remaining) => answer,
+                            _ = replaced => continue,
+                        };
+                        match answer {
                             Ok(Ok(bytes)) => {
                                 let reply: Result<LeaderReply, _> =
                                     crate::raft::peer::decode(&bytes);
