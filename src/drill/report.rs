@@ -28,6 +28,9 @@ pub struct LoadFigures {
     pub lost: usize,
     /// Failure reasons and how often each occurred.
     pub failures: BTreeMap<String, usize>,
+    /// When the first failures happened, in milliseconds since the loads started (at
+    /// most 20), to place them on the timeline.
+    pub failed_at_ms: Vec<u64>,
 }
 
 /// The resumed watch's figures.

@@ -633,6 +633,16 @@ fn figures(
         longest_gap_from_ms: from.saturating_duration_since(start).as_millis() as u64,
         lost: rec.acks.iter().filter(|a| !present(a)).count(),
         failures: group_failures(rec.failures.iter().map(|f| f.reason.as_str())),
+        failed_at_ms: {
+            let mut at: Vec<u64> = rec
+                .failures
+                .iter()
+                .map(|f| f.at.saturating_duration_since(start).as_millis() as u64)
+                .collect();
+            at.sort_unstable();
+            at.truncate(20);
+            at
+        },
     }
 }
 
