@@ -387,6 +387,7 @@ impl Node {
             peers: peers.clone(),
             options: Arc::new(ProposerOptions {
                 max_inflight: config.max_inflight_batches,
+                quorum_timeout: config.election_timeout,
                 ..Default::default()
             }),
             applied: applied.clone(),

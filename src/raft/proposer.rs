@@ -60,6 +60,9 @@ pub struct ProposerOptions {
     pub request_timeout: Duration,
     /// How long to wait for a leader to be known before answering "no leader".
     pub leader_wait: Duration,
+    /// The election timeout: a leader that no quorum acknowledged for this long
+    /// refuses writes, as etcd's leader steps down under CheckQuorum.
+    pub quorum_timeout: Duration,
 }
 
 impl Default for ProposerOptions {
@@ -70,6 +73,7 @@ impl Default for ProposerOptions {
             max_batch_bytes: 4 << 20,
             request_timeout: Duration::from_secs(7),
             leader_wait: Duration::from_secs(2),
+            quorum_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -317,6 +321,12 @@ fn answer(waiters: Vec<Waiter>, res: Result<ProposalResult, ProposeError>) {
     }
 }
 
+/// A leader's last quorum acknowledgement is older than `timeout`. A leader with
+/// none yet was just elected: its first round is under way.
+pub fn quorum_lost(millis_since_ack: Option<u64>, timeout: Duration) -> bool {
+    millis_since_ack.is_some_and(|ms| u128::from(ms) > timeout.as_millis())
+}
+
 /// How long a forwarded batch still waits for the former leader's answer once
 /// another member leads.
 const FORMER_LEADER_GRACE: Duration = Duration::from_millis(250);
@@ -361,8 +371,29 @@ async fn submit(
             }
             Some(leader) if leader == route.id => {
                 leaderless_since = None;
+                // CheckQuorum, as etcd: a leader no quorum has acknowledged for an
+                // election timeout is likely cut off and replaced; it answers "no
+                // leader" to new writes and "leader changed" to the ones it holds
+                // (they may still commit, as after a timeout) instead of holding
+                // clients until the request timeout.
+                let quorum_timeout = route.options.quorum_timeout;
+                let lost = |m: &openraft::RaftMetrics<NodeId, crate::raft::Member>| {
+                    m.current_leader == Some(route.id)
+                        && quorum_lost(m.millis_since_quorum_ack, quorum_timeout)
+                };
+                if lost(&metrics.borrow()) {
+                    return Err(ProposeError::NoLeader);
+                }
+                let mut watch = route.raft.metrics();
+                let cut_off = async move {
+                    let _ = watch.wait_for(lost).await;
+                };
                 let write = route.raft.client_write(proposal.clone());
-                match tokio::time::timeout_at(deadline.into(), write).await {
+                let answer = tokio::select! {
+                    answer = tokio::time::timeout_at(deadline.into(), write) => answer,
+                    _ = cut_off => return Err(ProposeError::LeaderChanged),
+                };
+                match answer {
                     Err(_) => return Err(ProposeError::Timeout),
                     Ok(Ok(resp)) => return Ok(resp.data),
                     // Not appended, or appended and truncated: certainly not committed.
