@@ -43,12 +43,7 @@ pub fn encode_document(doc: &Value) -> Vec<u8> {
         }
         m.message(9, &d);
     }
-    for req in doc
-        .get("security")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for req in array(doc, "security") {
         m.message(12, &security_requirement(req));
     }
     if let Some(defs) = doc.get("securityDefinitions").and_then(Value::as_object) {
@@ -58,12 +53,7 @@ pub fn encode_document(doc: &Value) -> Vec<u8> {
         }
         m.message(13, &d);
     }
-    for tag in doc
-        .get("tags")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for tag in array(doc, "tags") {
         let mut t = Msg::default();
         t.string(1, str_at(tag, "name"));
         t.string(2, str_at(tag, "description"));
@@ -100,12 +90,7 @@ fn path_item(item: &Value) -> Msg {
             m.message(field, &operation(op));
         }
     }
-    for p in item
-        .get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for p in array(item, "parameters") {
         m.message(9, &parameters_item(p));
     }
     m.extensions(10, item);
@@ -120,12 +105,7 @@ fn operation(op: &Value) -> Msg {
     m.string(5, str_at(op, "operationId"));
     m.strings(6, op.get("produces"));
     m.strings(7, op.get("consumes"));
-    for p in op
-        .get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for p in array(op, "parameters") {
         m.message(8, &parameters_item(p));
     }
     if let Some(responses) = op.get("responses").and_then(Value::as_object) {
@@ -146,12 +126,7 @@ fn operation(op: &Value) -> Msg {
     }
     m.strings(10, op.get("schemes"));
     m.bool(11, bool_at(op, "deprecated"));
-    for req in op
-        .get("security")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for req in array(op, "security") {
         m.message(12, &security_requirement(req));
     }
     m.extensions(13, op);
@@ -251,12 +226,7 @@ fn primitive_fields(m: &mut Msg, first: u32, v: &Value) {
     m.int64(f(12), v.get("maxItems"));
     m.int64(f(13), v.get("minItems"));
     m.bool(f(14), bool_at(v, "uniqueItems"));
-    for e in v
-        .get("enum")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for e in array(v, "enum") {
         m.message(f(15), &any(e));
     }
     m.double(f(16), v.get("multipleOf"));
@@ -286,12 +256,7 @@ fn schema_msg(s: &Value) -> Msg {
     m.int64(17, s.get("maxProperties"));
     m.int64(18, s.get("minProperties"));
     m.strings(19, s.get("required"));
-    for e in s
-        .get("enum")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for e in array(s, "enum") {
         m.message(20, &any(e));
     }
     match s.get("additionalProperties") {
@@ -335,12 +300,7 @@ fn schema_msg(s: &Value) -> Msg {
         }
         _ => {}
     }
-    for a in s
-        .get("allOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for a in array(s, "allOf") {
         m.message(24, &schema_msg(a));
     }
     if let Some(props) = s.get("properties").and_then(Value::as_object) {
@@ -411,6 +371,11 @@ fn named(name: &str, value: &Msg) -> Msg {
 /// A `NamedAny` for an `x-` key of a map whose other keys are entries.
 fn vendor(key: &str, value: &Value) -> Option<Msg> {
     key.starts_with("x-").then(|| named(key, &any(value)))
+}
+
+/// The elements of the array at `key` (none when absent or not an array).
+fn array<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key).and_then(Value::as_array).into_iter().flatten()
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
