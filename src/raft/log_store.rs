@@ -107,8 +107,28 @@ impl LogStore {
     /// Acknowledges this member's own entries, while it leads, as soon as they are
     /// queued. Whoever enables it must make the state machine and the commit index
     /// sent to followers wait on [`LogStore::durability`] (see the module docs).
+    ///
+    /// It also keeps this member from resuming leadership in the term it led before a
+    /// restart (openraft 0.9 restores a member whose saved vote is its own committed
+    /// one as leader at once). That member may have lost entries it had queued but
+    /// not synced, while a follower stored them: appending anew in the same term would
+    /// put a different entry under the same term and index, which the follower takes
+    /// for a match and applies. The saved vote is read back as an uncommitted vote for
+    /// itself (it still votes for no one else in that term), so leadership comes
+    /// from a new election in a higher term, whose entries replace the stale ones.
     pub fn sync_in_parallel_as(mut self, id: NodeId) -> LogStore {
         self.leader_self = Some(id);
+        if let Some(vote) = self
+            .hard
+            .vote
+            .filter(|v| v.committed && v.leader_id.node_id == id)
+        {
+            tracing::info!(
+                term = vote.leader_id.term,
+                "led before the restart: standing for election instead of resuming"
+            );
+            self.hard.vote = Some(Vote::new(vote.leader_id.term, id));
+        }
         self
     }
 
@@ -804,6 +824,32 @@ mod tests {
             payload: EntryPayload::Blank,
         };
         assert!(store.blocking_append([from_other]).await.is_err());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_leader_restarts_standing_for_election_not_leading() -> TestResult {
+        let dir = tempfile::tempdir().map_err(storage_err)?;
+        {
+            let mut store = open(dir.path(), small_opts())?.sync_in_parallel_as(1);
+            store.save_vote(&Vote::new_committed(9, 1)).await?;
+        }
+        let mut store = open(dir.path(), small_opts())?;
+        assert_eq!(store.read_vote().await?, Some(Vote::new_committed(9, 1)));
+        let mut store = store.sync_in_parallel_as(1);
+        let vote = store.read_vote().await?;
+        assert_eq!(
+            vote,
+            Some(Vote::new(9, 1)),
+            "its own vote, no longer committed"
+        );
+        assert!(vote.is_some_and(|v| !v.is_committed()));
+
+        tracing::info!("expect another member's leadership to be read back as saved");
+        store.save_vote(&Vote::new_committed(10, 2)).await?;
+        drop(store);
+        let mut store = open(dir.path(), small_opts())?.sync_in_parallel_as(1);
+        assert_eq!(store.read_vote().await?, Some(Vote::new_committed(10, 2)));
         Ok(())
     }
 
