@@ -80,3 +80,20 @@ pub type Vote = openraft::Vote<NodeId>;
 pub type Entry = openraft::Entry<TypeConfig>;
 pub type StorageError = openraft::StorageError<NodeId>;
 pub type Raft = openraft::Raft<TypeConfig>;
+pub type Metrics = openraft::RaftMetrics<NodeId, Member>;
+
+/// Completes once Raft's metrics satisfy `cond` (at once if they already do), or
+/// never if Raft stops: for racing a wait on a peer against a change of leader.
+pub async fn until(raft: &Raft, cond: impl FnMut(&Metrics) -> bool) {
+    let mut metrics = raft.metrics();
+    // The guard `wait_for` returns is dropped here, so the future stays `Send`.
+    if metrics.wait_for(cond).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// A leader's last quorum acknowledgement is older than `timeout`. A leader with
+/// none yet was just elected: its first round is under way.
+pub fn quorum_lost(millis_since_ack: Option<u64>, timeout: std::time::Duration) -> bool {
+    millis_since_ack.is_some_and(|ms| u128::from(ms) > timeout.as_millis())
+}

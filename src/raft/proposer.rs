@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use super::network::{PeerClients, PeerError};
 use super::peer::ForwardError;
-use super::{NodeId, Proposal, ProposalResult, Raft};
+use super::{quorum_lost, until, Metrics, NodeId, Proposal, ProposalResult, Raft};
 use crate::mvcc::{Applied, Request};
 
 /// Why a proposal did not produce a result.
@@ -321,12 +321,6 @@ fn answer(waiters: Vec<Waiter>, res: Result<ProposalResult, ProposeError>) {
     }
 }
 
-/// A leader's last quorum acknowledgement is older than `timeout`. A leader with
-/// none yet was just elected: its first round is under way.
-pub fn quorum_lost(millis_since_ack: Option<u64>, timeout: Duration) -> bool {
-    millis_since_ack.is_some_and(|ms| u128::from(ms) > timeout.as_millis())
-}
-
 /// How long a forwarded batch still waits for the former leader's answer once
 /// another member leads.
 const FORMER_LEADER_GRACE: Duration = Duration::from_millis(250);
@@ -377,21 +371,17 @@ async fn submit(
                 // (they may still commit, as after a timeout) instead of holding
                 // clients until the request timeout.
                 let quorum_timeout = route.options.quorum_timeout;
-                let lost = |m: &openraft::RaftMetrics<NodeId, crate::raft::Member>| {
+                let lost = |m: &Metrics| {
                     m.current_leader == Some(route.id)
                         && quorum_lost(m.millis_since_quorum_ack, quorum_timeout)
                 };
                 if lost(&metrics.borrow()) {
                     return Err(ProposeError::NoLeader);
                 }
-                let mut watch = route.raft.metrics();
-                let cut_off = async move {
-                    let _ = watch.wait_for(lost).await;
-                };
                 let write = route.raft.client_write(proposal.clone());
                 let answer = tokio::select! {
                     answer = tokio::time::timeout_at(deadline.into(), write) => answer,
-                    _ = cut_off => return Err(ProposeError::LeaderChanged),
+                    _ = until(&route.raft, lost) => return Err(ProposeError::LeaderChanged),
                 };
                 match answer {
                     Err(_) => return Err(ProposeError::Timeout),
@@ -426,15 +416,11 @@ async fn submit(
                 // "leader changed" (it may still commit, as after a timeout) instead
                 // of holding an in-flight slot, and with it every later write of
                 // this member, until the old leader answers.
-                let mut watch = route.raft.metrics();
-                let replaced = async move {
-                    let _ = watch.wait_for(|m| m.current_leader != Some(leader)).await;
-                };
                 let forward = client.forward(proposal, remaining);
                 tokio::pin!(forward);
                 let answer = tokio::select! {
                     answer = &mut forward => answer,
-                    _ = replaced => {
+                    _ = until(&route.raft, |m| m.current_leader != Some(leader)) => {
                         match tokio::time::timeout(FORMER_LEADER_GRACE, &mut forward).await {
                             Ok(answer) => answer,
                             Err(_) => return Err(ProposeError::LeaderChanged),

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use super::{LeaderCall, LeaderReply, StoreError};
 use crate::raft::network::PeerClients;
 use crate::raft::proposer::ProposeError;
-use crate::raft::{NodeId, Raft};
+use crate::raft::{until, NodeId, Raft};
 
 type Waiter = oneshot::Sender<Result<u64, StoreError>>;
 
@@ -125,10 +125,7 @@ impl Fetch {
                         // A leader that stops answering is replaced within about an
                         // election timeout: ask the successor then instead of waiting
                         // out the call (asking again is safe for a read).
-                        let mut watch = self.raft.metrics();
-                        let replaced = async move {
-                            let _ = watch.wait_for(|m| m.current_leader != leader).await;
-                        };
+                        let replaced = until(&self.raft, |m| m.current_leader != leader);
                         let answer = tokio::select! {
                             answer = client.call(payload, remaining) => answer,
                             _ = replaced => continue,

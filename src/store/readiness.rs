@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use super::Store;
-use crate::raft::proposer::quorum_lost;
+use crate::raft::quorum_lost;
 
 /// How often the probe reads.
 const PROBE_INTERVAL: Duration = Duration::from_millis(250);

@@ -285,13 +285,7 @@ async fn take_disruption(api: &Api, ctx: &Ctx, ns: &str, pod: &Value) -> Result<
     {
         return Ok(());
     }
-    let Some(pdb_res) = api
-        .registry
-        .all()
-        .iter()
-        .find(|r| r.group == "policy" && r.resource == "poddisruptionbudgets")
-        .cloned()
-    else {
+    let Some(pdb_res) = api.registry.lookup("policy", "v1", "poddisruptionbudgets") else {
         return Ok(());
     };
     let labels = pod.pointer("/metadata/labels").and_then(Value::as_object);

@@ -1847,13 +1847,10 @@ pub async fn ensure_kubernetes_service(api: &Api, advertise: IpAddr, port: u16) 
     }
     // The EndpointSlice kube-proxy reads for `kubernetes.default`, written by the same
     // reconciler upstream (the Endpoints are not mirrored: skip-mirror).
-    let slice_res = api
+    if let Some(slice_res) = api
         .registry
-        .all()
-        .iter()
-        .find(|r| r.group == "discovery.k8s.io" && r.resource == "endpointslices")
-        .cloned();
-    if let Some(slice_res) = slice_res {
+        .lookup("discovery.k8s.io", "v1", "endpointslices")
+    {
         let slice = Reconciled {
             api_version: "discovery.k8s.io/v1",
             kind: "EndpointSlice",
