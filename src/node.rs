@@ -21,7 +21,7 @@ use crate::config::{Config, TlsFiles};
 use crate::mvcc::{MvccStore, StoreOptions as MvccOptions, WatchHub};
 use crate::raft::fault::FaultSwitch;
 use crate::raft::log_store::LogStore;
-use crate::raft::network::{Muted, Network, PeerClients};
+use crate::raft::network::{Network, PeerClients};
 use crate::raft::peer::PeerService;
 use crate::raft::proposer::{Proposer, ProposerOptions, Route};
 use crate::raft::state_machine::StateMachine;
@@ -362,7 +362,6 @@ impl Node {
             .sync_in_parallel_as(identity.member_id);
         let durability = log_store.durability();
         let log_reader = log_store.reader();
-        let muted = Muted::default();
         let hub = WatchHub::new(mvcc.clone());
         let sm = StateMachine::new(mvcc.clone(), Arc::new(hub.clone()), &dir.snap())
             .map_err(|e| NodeError::Storage(e.to_string()))?
@@ -371,9 +370,7 @@ impl Node {
         let raft = Raft::new(
             identity.member_id,
             Arc::new(raft_config(&config)?),
-            Network::new(peers.clone())
-                .with_durability(durability)
-                .with_muted(muted.clone()),
+            Network::new(peers.clone()).with_durability(durability),
             log_store,
             sm,
         )
@@ -419,7 +416,6 @@ impl Node {
             hold,
             advertised,
             log: log_reader,
-            muted,
         });
 
         let (trigger, shutdown) = ShutdownTrigger::new();

@@ -283,11 +283,12 @@ async fn lease_expires_after_a_leader_change() {
     assert_eq!(ttl.ttl(), -1);
 }
 
-/// Five voters: the hand-over waits out the followers' leader lease, and must not
-/// renew it meanwhile. Linearizable reads on the leader used to (each read round is a
-/// heartbeat), so the target's first campaigns were refused.
+/// Five voters: the hand-over needs one follower freed from the leader's lease (it
+/// campaigns in the next term, the target above it), and reads on the leader go on.
+/// They used to renew the lease (each read round is a heartbeat), so the target's
+/// campaigns were refused until the transfer timed out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn move_leader_among_five_under_reads_takes_one_election() {
+async fn move_leader_among_five_under_reads() {
     let mut cluster = Cluster::start(5).await;
     let leader = cluster.wait_leader().await;
     let mut c = connect(&[cluster.members[leader].client_url()]).await;
@@ -337,10 +338,11 @@ async fn move_leader_among_five_under_reads_takes_one_election() {
     );
     let after = c.status().await.expect("status");
     assert_eq!(after.leader(), target);
-    assert_eq!(
-        after.raft_term(),
-        term + 1,
-        "the hand-over took more than one election"
+    assert!(
+        after.raft_term() >= term + 2,
+        "term {} after the hand-over from term {term}: the target must campaign above \
+         the helper's term",
+        after.raft_term()
     );
 }
 

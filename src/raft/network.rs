@@ -5,11 +5,9 @@
 //! Invariant: one HTTP/2 connection per peer URL, shared by Raft replication and
 //! forwarding; an unreachable peer is reported as `Unreachable` so openraft backs off
 //! instead of spinning; with a `Durability` set, no AppendEntries tells a follower a
-//! commit index beyond what this member has synced (see `log_store`); a member in
-//! `Muted` gets no Raft message at all.
+//! commit index beyond what this member has synced (see `log_store`).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -210,50 +208,11 @@ fn status_error(url: &str, status: tonic::Status) -> PeerError {
     }
 }
 
-/// Members this member sends no Raft message to for now: a leader hands over
-/// leadership among more than three voters by letting some followers' leases run out
-/// (see `store/cluster.rs`). Cloneable; clones share the set. Checked on every Raft
-/// message, so the usual case (nobody muted) is one relaxed atomic load.
-#[derive(Clone, Debug, Default)]
-pub struct Muted(Arc<MutedInner>);
-
-#[derive(Debug, Default)]
-struct MutedInner {
-    any: AtomicBool,
-    ids: Mutex<HashSet<NodeId>>,
-}
-
-impl Muted {
-    /// Mutes (`true`) or unmutes `ids`.
-    pub fn set(&self, ids: &[NodeId], on: bool) {
-        let mut set = self.0.ids.lock().unwrap_or_else(|p| p.into_inner());
-        for id in ids {
-            if on {
-                set.insert(*id);
-            } else {
-                set.remove(id);
-            }
-        }
-        self.0.any.store(!set.is_empty(), Ordering::Relaxed);
-    }
-
-    fn contains(&self, id: NodeId) -> bool {
-        self.0.any.load(Ordering::Relaxed)
-            && self
-                .0
-                .ids
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&id)
-    }
-}
-
 /// openraft's network factory.
 #[derive(Clone)]
 pub struct Network {
     clients: PeerClients,
     durability: Option<Durability>,
-    muted: Muted,
 }
 
 impl Network {
@@ -261,14 +220,7 @@ impl Network {
         Network {
             clients,
             durability: None,
-            muted: Muted::default(),
         }
-    }
-
-    /// Sends nothing to the members in `muted` while they are in it.
-    pub fn with_muted(mut self, muted: Muted) -> Self {
-        self.muted = muted;
-        self
     }
 
     /// Holds each AppendEntries until the commit index it carries is synced in the
@@ -285,7 +237,6 @@ pub struct Connection {
     target: NodeId,
     client: Result<PeerClient, String>,
     durability: Option<Durability>,
-    muted: Muted,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -296,7 +247,6 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             client: self.clients.member(node).map_err(|e| e.to_string()),
             durability: self.durability.clone(),
-            muted: self.muted.clone(),
         }
     }
 }
@@ -313,10 +263,6 @@ impl Connection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        if self.muted.contains(self.target) {
-            let e = std::io::Error::other("muted while leadership is handed over");
-            return Err(RPCError::Unreachable(Unreachable::new(&e)));
-        }
         let client = self.client.as_ref().map_err(|e| {
             RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e.clone())))
         })?;

@@ -52,13 +52,17 @@ pub enum LeaderCall {
     },
     /// Who are you: the cluster id, for members joining an existing cluster.
     ClusterInfo,
-    /// Sent by the leader of a group of at most three voters to the transfer target:
-    /// campaign at once. The leader itself grants the vote (a leader's lease does not
-    /// bind its own vote), which with the target's own makes a majority.
+    /// Sent by the leader to the transfer target: campaign at once. The leader itself
+    /// grants the vote (a leader's lease does not bind its own vote), and so do the
+    /// followers it sent `ReleaseLease`; with the target's own that makes a majority.
     CampaignNow,
     /// Sent by a follower that heard from no leader for an election timeout, to every
     /// voter: how long since you did, and how complete is your log (see `election`).
     Silence,
+    /// Sent by the leader during a transfer among more than three voters to the
+    /// followers whose votes the target needs: start a campaign (which cannot win),
+    /// so that your vote is no longer bound by the leader's lease.
+    ReleaseLease,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

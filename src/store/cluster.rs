@@ -14,7 +14,6 @@ use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::ChangeMembers;
 
 use super::{LeaderCall, LeaderReply, Store, StoreError};
-use crate::raft::network::Muted;
 use crate::raft::proposer::ProposeError;
 use crate::raft::{Member, NodeId};
 use crate::server::Shutdown;
@@ -29,6 +28,10 @@ pub struct MemberInfo {
 
 /// How far (in log entries) a learner may trail the leader and still be promoted.
 const PROMOTION_LAG: u64 = 64;
+
+/// How long the transfer target waits for the votes of one campaign before it
+/// campaigns again in a higher term: a vote round on a LAN takes milliseconds.
+const CAMPAIGN_ROUND: Duration = Duration::from_millis(50);
 
 impl Store {
     /// The membership as this member last applied it.
@@ -251,13 +254,13 @@ impl Store {
         .await
     }
 
-    /// Leadership transfer. openraft 0.9 has no TimeoutNow message. With at most three
-    /// voters this leader's vote and the target's elect it at once (`fast_transfer`).
-    /// With more, the target also needs followers whose leader lease has run out: this
-    /// leader mutes just enough of them for one election timeout, while the others
-    /// keep committing writes, then hands over as with three. The fallback holds
-    /// proposals and heartbeats here and lets the target campaign once every lease ran
-    /// out.
+    /// Leadership transfer. openraft 0.9 has no TimeoutNow message, and a follower
+    /// refuses its vote while the current leader's lease holds. The target needs a
+    /// majority of votes: its own, this leader's (a leader's lease does not bind its
+    /// own vote) and, with more than three voters, those of `majority - 2` followers,
+    /// which release their vote from the lease by starting a campaign they cannot win
+    /// (`release_lease`). The fallback holds proposals and heartbeats here and lets the
+    /// target campaign once every lease ran out.
     pub(super) async fn local_move_leader(&self, target: NodeId) -> Result<(), StoreError> {
         if target == self.member_id() {
             return Ok(());
@@ -269,11 +272,8 @@ impl Store {
             return Err(StoreError::BadLeaderTransferee);
         }
         let pause = self.options().election_timeout * 4;
-        let voters = self.members().iter().filter(|m| !m.is_learner).count();
-        if voters <= 3 && self.fast_transfer(&info, pause).await {
-            return Ok(());
-        }
-        if voters > 3 && self.muted_transfer(&info, voters, pause).await {
+        let helpers = self.lease_releasers(target);
+        if self.fast_transfer(&info, &helpers, pause).await {
             return Ok(());
         }
         self.pause_other_voters(target, pause).await;
@@ -330,45 +330,47 @@ impl Store {
         }
     }
 
-    /// The handover among more than three voters: the target needs `majority - 2`
-    /// votes beyond its own and this leader's. Mute that many followers for a lease,
-    /// so they will grant it; the remaining followers, this leader and the target
-    /// still make a majority and keep committing writes. The most caught-up followers
-    /// are muted: a member that is down (and so far behind) could not vote.
-    async fn muted_transfer(&self, target: &MemberInfo, voters: usize, pause: Duration) -> bool {
+    /// The followers whose votes a transfer to `target` needs beyond the target's
+    /// own and this leader's: `majority - 2` of the voters, the most caught-up first
+    /// (a member that is down, and so far behind, could not vote). None among three.
+    fn lease_releasers(&self, target: NodeId) -> Vec<MemberInfo> {
         let me = self.member_id();
         let matched = {
             let m = self.raft().metrics().borrow().clone();
             m.replication.unwrap_or_default()
         };
-        let mut others: Vec<(u64, NodeId)> = self
+        let voters: Vec<MemberInfo> = self
             .members()
             .into_iter()
-            .filter(|m| !m.is_learner && m.id != me && m.id != target.id)
+            .filter(|m| !m.is_learner)
+            .collect();
+        let needed = (voters.len() / 2 + 1).saturating_sub(2);
+        let mut others: Vec<(u64, MemberInfo)> = voters
+            .into_iter()
+            .filter(|m| m.id != me && m.id != target)
             .map(|m| {
                 let index = matched.get(&m.id).cloned().flatten().map(|l| l.index);
-                (index.unwrap_or(0), m.id)
+                (index.unwrap_or(0), m)
             })
             .collect();
-        others.sort_by(|a, b| b.cmp(a));
-        let mute: Vec<NodeId> = others
-            .iter()
-            .take((voters / 2 + 1).saturating_sub(2))
-            .map(|(_, id)| *id)
-            .collect();
-        self.pause_other_voters(target.id, pause).await;
-        let _muted = MuteGuard::new(self.inner.muted.clone(), mute);
-        tokio::time::sleep(self.options().election_timeout + Duration::from_millis(100)).await;
-        self.fast_transfer(target, pause).await
+        others.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+        others.into_iter().take(needed).map(|(_, m)| m).collect()
     }
 
-    /// The quick handover of a group of at most three voters: hold proposals until
-    /// the target has every entry, then let it campaign at once; this leader's vote
-    /// and the target's own elect it, with no wait for the followers' leases (etcd's
-    /// TimeoutNow has the same effect). False when the target did not take over in
-    /// time (e.g. this leader was elected less than a lease ago and refused the
-    /// vote), so the caller falls back to the lease-waiting handover.
-    async fn fast_transfer(&self, target: &MemberInfo, pause: Duration) -> bool {
+    /// The quick handover: hold proposals until the target has every entry, have the
+    /// `helpers` release their votes from the lease, then let the target campaign at
+    /// once. Its own vote, this leader's and the helpers' elect it, with no wait for
+    /// the other followers' leases (etcd's TimeoutNow has the same effect). The
+    /// helpers' logs are prefixes of this leader's, which the target holds, so they
+    /// grant it. False when the target did not take over in time (e.g. this leader was
+    /// elected less than a lease ago and refused the vote), so the caller falls back
+    /// to the lease-waiting handover.
+    async fn fast_transfer(
+        &self,
+        target: &MemberInfo,
+        helpers: &[MemberInfo],
+        pause: Duration,
+    ) -> bool {
         self.pause_other_voters(target.id, pause).await;
         let hold = HoldGuard::new(self.inner.hold.clone());
         let mut metrics = self.raft().metrics();
@@ -395,6 +397,15 @@ impl Store {
             let _ = tokio::time::timeout(Duration::from_millis(10), metrics.changed()).await;
         }
         self.pause_elections(pause);
+        for helper in helpers {
+            if self
+                .send_to(&helper.member, LeaderCall::ReleaseLease)
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
         if self
             .send_to(&target.member, LeaderCall::CampaignNow)
             .await
@@ -438,26 +449,56 @@ impl Store {
     }
 
     /// Transfer target: campaign, after waiting out the old leader's lease on the
-    /// other voters when `wait_lease`.
+    /// other voters when `wait_lease`. Among more than three voters the helpers (see
+    /// `release_lease`) campaigned one term above the leader's, and a vote in the same
+    /// term for another member is refused, so the first campaign starts two terms up.
+    /// It campaigns again, a term higher, until it leads or the deadline passes.
     pub(super) async fn campaign(&self, wait_lease: bool) -> Result<(), StoreError> {
         if wait_lease {
             let lease = self.options().election_timeout + Duration::from_millis(100);
             tokio::time::sleep(lease).await;
+        } else if self.members().iter().filter(|m| !m.is_learner).count() > 3 {
+            // A campaign that is replaced at once: commands reach Raft in order.
+            self.raft()
+                .trigger()
+                .elect()
+                .await
+                .map_err(|_| StoreError::Stopped)?;
+        }
+        let deadline = Instant::now() + self.options().election_timeout * 2;
+        let mut metrics = self.raft().metrics();
+        while Instant::now() < deadline {
+            self.raft()
+                .trigger()
+                .elect()
+                .await
+                .map_err(|_| StoreError::Stopped)?;
+            let round = Instant::now() + CAMPAIGN_ROUND;
+            while Instant::now() < round.min(deadline) {
+                if metrics.borrow_and_update().current_leader == Some(self.member_id()) {
+                    return Ok(());
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(10), metrics.changed()).await;
+            }
+        }
+        Err(ProposeError::Timeout.into())
+    }
+
+    /// Transfer helper: start a campaign. It cannot win (the target and the
+    /// followers still under the lease refuse it), but it leaves this member's vote
+    /// uncommitted, which frees it from the old leader's lease: the target's campaign,
+    /// in a higher term, gets it at once.
+    pub(super) async fn release_lease(&self) -> Result<(), StoreError> {
+        if self.is_leader() {
+            return Err(StoreError::Internal(
+                "a leader does not release its lease".into(),
+            ));
         }
         self.raft()
             .trigger()
             .elect()
             .await
-            .map_err(|_| StoreError::Stopped)?;
-        let deadline = Instant::now() + self.options().election_timeout * 2;
-        let mut metrics = self.raft().metrics();
-        while Instant::now() < deadline {
-            if metrics.borrow_and_update().current_leader == Some(self.member_id()) {
-                return Ok(());
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(50), metrics.changed()).await;
-        }
-        Err(ProposeError::Timeout.into())
+            .map_err(|_| StoreError::Stopped)
     }
 
     /// Keeps this member from starting elections for `duration`.
@@ -471,22 +512,6 @@ impl Store {
                 store.set_elections(true);
             }
         });
-    }
-}
-
-/// Mutes followers while alive (during a leadership transfer).
-struct MuteGuard(Muted, Vec<NodeId>);
-
-impl MuteGuard {
-    fn new(muted: Muted, ids: Vec<NodeId>) -> Self {
-        muted.set(&ids, true);
-        MuteGuard(muted, ids)
-    }
-}
-
-impl Drop for MuteGuard {
-    fn drop(&mut self) {
-        self.0.set(&self.1, false);
     }
 }
 

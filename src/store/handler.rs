@@ -72,6 +72,7 @@ impl Store {
             // Calls addressed to this member whatever its role.
             LeaderCall::Campaign => self.campaign(true).await.map(|_| LeaderReply::Done),
             LeaderCall::CampaignNow => self.campaign(false).await.map(|_| LeaderReply::Done),
+            LeaderCall::ReleaseLease => self.release_lease().await.map(|_| LeaderReply::Done),
             LeaderCall::PauseElections { millis } => {
                 self.pause_elections(Duration::from_millis(millis));
                 Ok(LeaderReply::Done)
@@ -127,6 +128,7 @@ impl Store {
                         .map(|_| LeaderReply::Done),
                     LeaderCall::Campaign
                     | LeaderCall::CampaignNow
+                    | LeaderCall::ReleaseLease
                     | LeaderCall::PauseElections { .. }
                     | LeaderCall::ClusterInfo
                     | LeaderCall::Silence => {

@@ -38,7 +38,7 @@ pub use readiness::Readiness;
 
 use crate::mvcc::{MvccStore, Revision, WatchHub};
 use crate::raft::log_store::LogReader;
-use crate::raft::network::{Muted, PeerClients};
+use crate::raft::network::PeerClients;
 use crate::raft::proposer::Proposer;
 use crate::raft::{Member, NodeId, Raft};
 
@@ -114,8 +114,6 @@ struct Inner {
     elections: AtomicBool,
     /// This member's Raft log, for the last log id the pre-campaign poll compares.
     log: LogReader,
-    /// Followers Raft sends nothing to during a leadership transfer.
-    muted: Muted,
     /// What the readiness probe last found.
     probe: std::sync::Mutex<readiness::Probe>,
 }
@@ -135,8 +133,6 @@ pub struct Parts {
     pub hold: Arc<AtomicBool>,
     pub advertised: Member,
     pub log: LogReader,
-    /// Shared with the Raft network (see `cluster::local_move_leader`).
-    pub muted: Muted,
 }
 
 impl Store {
@@ -170,7 +166,6 @@ impl Store {
                 draining: AtomicBool::new(false),
                 elections: AtomicBool::new(true),
                 log: parts.log,
-                muted: parts.muted,
                 probe: std::sync::Mutex::new(readiness::Probe::default()),
             }),
         };
