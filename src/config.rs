@@ -2,8 +2,9 @@
 //! kube-apiserver name them, and validated once, before anything starts.
 //!
 //! Invariant: everything downstream receives a `Config` that passed `validate()`:
-//! URLs parse, the initial cluster names this member, TLS files come in pairs, and
-//! every listener is on a loopback or explicitly given address.
+//! URLs parse (listen URLs name IP addresses; advertised and initial-cluster URLs may
+//! name hosts, as etcd's do), the initial cluster names this member, TLS files come
+//! in pairs, and every listener is on a loopback or explicitly given address.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -353,29 +354,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
     Ok(total)
 }
 
-/// Parses `scheme://host:port` into a socket address.
+/// Parses a listen URL, `scheme://ip:port`, into a socket address. As with etcd,
+/// a name other than `localhost` is refused: one cannot bind to a name.
 pub fn parse_url(url: &str) -> Result<ListenUrl, ConfigError> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| ConfigError(format!("URL {url:?}: {e}")))?;
-    let tls = match uri.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        _ => {
-            return Err(ConfigError(format!(
-                "URL {url:?}: scheme must be http or https"
-            )))
-        }
-    };
-    let host = uri
-        .host()
-        .ok_or_else(|| ConfigError(format!("URL {url:?}: no host")))?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = uri
-        .port_u16()
-        .ok_or_else(|| ConfigError(format!("URL {url:?}: no port")))?;
-    let ip: std::net::IpAddr = match host {
+    let (tls, host, port) = url_parts(url)?;
+    let ip: std::net::IpAddr = match host.as_str() {
         "localhost" => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         h => h.parse().map_err(|_| {
             ConfigError(format!(
@@ -388,6 +371,42 @@ pub fn parse_url(url: &str) -> Result<ListenUrl, ConfigError> {
         tls,
         addr: SocketAddr::new(ip, port),
     })
+}
+
+/// Checks a URL others connect to (advertised URLs, `--initial-cluster`, member
+/// peer URLs): `scheme://host:port`, where, as with etcd, the host may be a DNS
+/// name, resolved at each connection.
+pub fn check_advertised_url(url: &str) -> Result<(), ConfigError> {
+    url_parts(url).map(|_| ())
+}
+
+/// The scheme (true for https), host and port of `url`.
+fn url_parts(url: &str) -> Result<(bool, String, u16), ConfigError> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| ConfigError(format!("URL {url:?}: {e}")))?;
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => {
+            return Err(ConfigError(format!(
+                "URL {url:?}: scheme must be http or https"
+            )))
+        }
+    };
+    let port = uri
+        .port_u16()
+        .ok_or_else(|| ConfigError(format!("URL {url:?}: no port")))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| ConfigError(format!("URL {url:?}: no host")))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    if host.is_empty() {
+        return Err(ConfigError(format!("URL {url:?}: no host")));
+    }
+    Ok((tls, host, port))
 }
 
 fn tls_files(
@@ -530,7 +549,7 @@ impl ServeArgs {
             .iter()
             .chain(advertise_peer_urls.iter())
         {
-            parse_url(u)?;
+            check_advertised_url(u)?;
         }
         let initial = match &self.initial_cluster {
             Some(s) => s.clone(),
@@ -545,7 +564,7 @@ impl ServeArgs {
             let (name, url) = part.split_once('=').ok_or_else(|| {
                 ConfigError(format!("--initial-cluster entry {part:?} is not name=URL"))
             })?;
-            parse_url(url)?;
+            check_advertised_url(url)?;
             match initial_cluster.iter_mut().find(|(n, _)| n == name) {
                 Some((_, urls)) => urls.push(url.to_owned()),
                 None => initial_cluster.push((name.to_owned(), vec![url.to_owned()])),
@@ -701,6 +720,31 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.0.contains("--initial-advertise-peer-urls"), "{err}");
+    }
+
+    #[test]
+    fn advertised_urls_may_name_hosts_but_listen_urls_may_not() {
+        let c = parse(&[
+            "--name",
+            "kr-0",
+            "--listen-peer-urls",
+            "http://0.0.0.0:2380",
+            "--initial-advertise-peer-urls",
+            "http://kr-0:2380",
+            "--advertise-client-urls",
+            "http://kr-0.example.org:2379",
+            "--initial-cluster",
+            "kr-0=http://kr-0:2380,kr-1=http://kr-1:2380,kr-2=http://kr-2:2380",
+        ])
+        .expect("names in advertised URLs, as etcd allows");
+        assert_eq!(c.advertise_peer_urls, ["http://kr-0:2380"]);
+        assert_eq!(c.initial_cluster.len(), 3);
+        let err = parse(&["--listen-client-urls", "http://kr-0:2379"]).unwrap_err();
+        assert!(err.0.contains("host must be an IP address"), "{err}");
+        let err = parse(&["--advertise-client-urls", "http://:2379"]).unwrap_err();
+        assert!(err.0.contains("http://:2379"), "{err}");
+        let err = parse(&["--advertise-client-urls", "http://kr-0"]).unwrap_err();
+        assert!(err.0.contains("no port"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         observe("Cluster", "MemberAdd", async {
             let r = req.into_inner();
             for url in &r.peer_ur_ls {
-                crate::config::parse_url(url)
+                crate::config::check_advertised_url(url)
                     .map_err(|e| Status::invalid_argument(e.to_string()))?;
             }
             let added = self
@@ -68,7 +68,7 @@ impl pb::cluster_server::Cluster for ClusterService {
         observe("Cluster", "MemberUpdate", async {
             let r = req.into_inner();
             for url in &r.peer_ur_ls {
-                crate::config::parse_url(url)
+                crate::config::check_advertised_url(url)
                     .map_err(|e| Status::invalid_argument(e.to_string()))?;
             }
             self.store
