@@ -205,6 +205,22 @@ async fn lagging_member_catches_up_by_snapshot() {
         .revision();
     c.compact(now - 100, None).await.expect("compact");
 
+    phase("linearizable reads while it is down: the leader's log is not flooded");
+    for _ in 0..50 {
+        c.get("s/0", None).await.expect("linearizable get");
+    }
+    let leader_log = std::fs::read_to_string(&cluster.members[leader].log).unwrap_or_default();
+    assert!(
+        leader_log.contains("unreachable"),
+        "the leader's log does not report the down peer:\n{}",
+        cluster.members[leader].log_tail()
+    );
+    let noise = leader_log
+        .lines()
+        .filter(|l| l.contains("timeout while confirming leadership"))
+        .count();
+    assert_eq!(noise, 0, "one ERROR line per read round and down peer");
+
     phase("restart it: it installs a snapshot and ends up identical");
     cluster.spawn(follower, "new");
     let rev = c
