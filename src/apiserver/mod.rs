@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod discovery;
 pub mod handlers;
+pub mod managed;
 pub mod negotiate;
 pub mod patch;
 pub mod protobuf;
@@ -405,6 +406,9 @@ async fn dispatch(
         ctx.dry_run = query.dry_run()?;
         ctx.field_validation = query.field_validation()?;
         ctx.field_manager = query.get("fieldManager").unwrap_or("").to_owned();
+        ctx.applying = parts.method == http::Method::PATCH
+            && negotiate::patch_type(&parts.headers).ok() == Some(negotiate::BodyType::ApplyPatch);
+        ctx.force = query.get("force") == Some("true");
         Ok(())
     })();
     if let Err(e) = prep {

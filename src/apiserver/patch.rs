@@ -8,8 +8,9 @@
 use serde_json::Value;
 
 use super::handlers::Request;
+use super::managed;
 use super::negotiate::{self, BodyType};
-use super::status::ApiError;
+use super::status::{ApiError, Subject};
 use super::strategic;
 use crate::registry::store::{Api, Part};
 use crate::registry::Resource;
@@ -53,7 +54,17 @@ pub async fn patch(
         // Server-side apply of an object that does not exist creates it.
         if let Err(e) = api.get(res, version, ns, &name, "").await {
             if e.code == 404 {
-                let obj = api.admit_body(res, version, &req.ctx, patch_doc.clone())?;
+                let mut obj = api.admit_body(res, version, &req.ctx, patch_doc.clone())?;
+                managed::record_apply_create(
+                    &mut obj,
+                    &req.ctx.field_manager,
+                    &res.api_version(version),
+                    managed::Kind {
+                        group: res.group,
+                        version,
+                        kind: res.kind,
+                    },
+                );
                 return api.create(res, version, &req.ctx, ns, obj).await;
             }
             return Err(e);
@@ -63,8 +74,9 @@ pub async fn patch(
     let ctx = &req.ctx;
     api.modify(res, version, ctx, ns, &name, part, |current| {
         let mut target = current;
-        // A patch does not pin the revision unless it sets one.
-        crate::registry::meta::remove(&mut target, "resourceVersion");
+        // A patch sees the current resourceVersion (a JSON patch may `test` it), and
+        // pins the write to a revision only if it sets another one.
+        let read_at = crate::registry::meta::resource_version(&target).to_owned();
         match ty {
             BodyType::JsonPatch => {
                 let p = json_patch
@@ -84,9 +96,35 @@ pub async fn patch(
                 })?;
             }
             BodyType::MergePatch => merge_patch(&mut target, &patch_doc),
-            BodyType::StrategicMergePatch | BodyType::ApplyPatch => {
+            BodyType::StrategicMergePatch => {
                 strategic::apply(&mut target, &patch_doc, res.group, version, res.kind)
                     .map_err(ApiError::bad_request)?;
+            }
+            BodyType::ApplyPatch => {
+                let kind = managed::Kind {
+                    group: res.group,
+                    version,
+                    kind: res.kind,
+                };
+                managed::apply(
+                    &mut target,
+                    &patch_doc,
+                    &ctx.field_manager,
+                    &res.api_version(version),
+                    ctx.force,
+                    kind,
+                )
+                .map_err(|e| match e {
+                    managed::ApplyError::Invalid(why) => ApiError::bad_request(why),
+                    managed::ApplyError::Conflicts(list) => {
+                        let list: Vec<(String, String)> =
+                            list.into_iter().map(|c| (c.manager, c.field)).collect();
+                        ApiError::apply_conflict(
+                            &Subject::new(res.group, res.resource, &name),
+                            &list,
+                        )
+                    }
+                })?;
             }
             _ => {
                 return Err(ApiError::unsupported_media_type(
@@ -94,6 +132,9 @@ pub async fn patch(
                     negotiate::SUPPORTED_PATCHES,
                 ))
             }
+        }
+        if crate::registry::meta::resource_version(&target) == read_at {
+            crate::registry::meta::remove(&mut target, "resourceVersion");
         }
         api.admit_body(res, version, ctx, target)
     })

@@ -194,6 +194,45 @@ impl ApiError {
         e
     }
 
+    /// A server-side apply refused for fields other managers own: upstream's message
+    /// and one `FieldManagerConflict` cause per field.
+    pub fn apply_conflict(subject: &Subject, conflicts: &[(String, String)]) -> Self {
+        let message = match conflicts {
+            [(manager, field)] => {
+                format!("Apply failed with 1 conflict: conflict with {manager}: {field}")
+            }
+            _ => {
+                let mut managers: Vec<&String> = conflicts.iter().map(|(m, _)| m).collect();
+                managers.sort();
+                managers.dedup();
+                let mut lines = Vec::new();
+                for m in managers {
+                    lines.push(format!("conflicts with {m}:"));
+                    for (_, field) in conflicts.iter().filter(|(o, _)| o == m) {
+                        lines.push(format!("- {field}"));
+                    }
+                }
+                format!(
+                    "Apply failed with {} conflicts: {}",
+                    conflicts.len(),
+                    lines.join("\n")
+                )
+            }
+        };
+        let mut e = Self::new(409, "Conflict", message);
+        let mut details = subject.details();
+        details.causes = conflicts
+            .iter()
+            .map(|(manager, field)| Cause {
+                reason: "FieldManagerConflict",
+                message: format!("conflict with {manager}"),
+                field: field.clone(),
+            })
+            .collect();
+        e.details = Some(Box::new(details));
+        e
+    }
+
     /// The stale-resourceVersion conflict every client retries on.
     pub fn stale(subject: &Subject) -> Self {
         Self::conflict(

@@ -38,6 +38,38 @@ impl Schema<'_> {
     }
 }
 
+/// How a list field of a kind merges (and, for `managed.rs`, how its items are owned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListKind {
+    /// Items are objects identified by this merge key (containers by `name`).
+    Map(&'static str),
+    /// Items are primitives, merged as a set.
+    Set,
+    /// The list is one value, replaced whole.
+    Atomic,
+}
+
+/// How list field `field` under the field path `parent` of `group`/`version`/`kind`
+/// merges.
+pub fn list_kind(
+    group: &str,
+    version: &str,
+    kind: &str,
+    parent: &[String],
+    field: &str,
+) -> ListKind {
+    let schema = Schema {
+        group,
+        version,
+        kind,
+    };
+    match schema.list_strategy(parent, field) {
+        Some(Some(key)) => ListKind::Map(key),
+        Some(None) => ListKind::Set,
+        None => ListKind::Atomic,
+    }
+}
+
 /// Applies `patch` to `target` (an object of `group`/`version`/`kind`) in place.
 pub fn apply(
     target: &mut Value,

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::selector::{FieldSelector, LabelSelector};
 use super::{meta, validation, Hooks, Registry, Resource};
 use crate::admission::{Attributes, Chain, Operation};
+use crate::apiserver::managed;
 use crate::apiserver::status::{ApiError, Cause, Subject};
 use crate::authn::UserInfo;
 use crate::storage::{keys, EventType, Kv, ReadMode, Storage, StorageError, WatchItem};
@@ -36,6 +37,10 @@ pub struct Ctx {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
     pub field_manager: String,
+    /// A server-side apply (the fields it owns are recorded by `managed::apply`).
+    pub applying: bool,
+    /// `force=true`: an apply takes fields other managers own.
+    pub force: bool,
     /// `Warning:` headers to send back (RFC 7234 warn-code 299).
     pub warnings: Mutex<Vec<String>>,
 }
@@ -47,6 +52,8 @@ impl Ctx {
             dry_run: false,
             field_validation: FieldValidation::Warn,
             field_manager: String::new(),
+            applying: false,
+            force: false,
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -453,7 +460,7 @@ impl Api {
         }
         res.strategy.prepare_for_create(&mut obj);
         res.strategy.prepare_for_create_by(&mut obj, &ctx.user);
-        self.record_manager(ctx, &mut obj, "Update", version, res);
+        self.record_manager(ctx, None, &mut obj, version, res);
         let name = meta::name(&obj).to_owned();
         let mut causes = validation::object_meta(&obj, res.namespaced, res.name_rule);
         causes.extend(res.strategy.validate(&obj));
@@ -510,42 +517,32 @@ impl Api {
         Ok(obj)
     }
 
-    /// Records the field manager of a write in metadata.managedFields (one entry per
-    /// manager and operation, as upstream keeps them).
+    /// Records a write in metadata.managedFields (see `apiserver::managed`): any write
+    /// but an apply moves the fields it changed to its manager's Update entry.
     fn record_manager(
         &self,
         ctx: &Ctx,
+        old: Option<&Value>,
         obj: &mut Value,
-        operation: &str,
         version: &str,
         res: &Resource,
     ) {
         let manager = if ctx.field_manager.is_empty() {
-            "unknown".to_owned()
+            "unknown"
         } else {
-            ctx.field_manager.clone()
+            ctx.field_manager.as_str()
         };
-        let fields = field_set(obj);
-        let entry = json!({
-            "manager": manager,
-            "operation": operation,
-            "apiVersion": res.api_version(version),
-            "time": meta::now_rfc3339(),
-            "fieldsType": "FieldsV1",
-            "fieldsV1": fields,
-        });
-        let m = meta::metadata_mut(obj);
-        let mut list: Vec<Value> = m
-            .get("managedFields")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        list.retain(|e| {
-            !(e.get("manager").and_then(Value::as_str) == Some(manager.as_str())
-                && e.get("operation").and_then(Value::as_str) == Some(operation))
-        });
-        list.push(entry);
-        m.insert("managedFields".into(), Value::Array(list));
+        let kind = managed::Kind {
+            group: res.group,
+            version,
+            kind: res.kind,
+        };
+        let api_version = res.api_version(version);
+        if ctx.applying {
+            // The apply recorded what it applied (`patch.rs`), before defaulting.
+            return;
+        }
+        managed::record_update(old, obj, manager, &api_version, kind);
     }
 
     /// PUT: replaces the object (or its status). Returns the stored object and whether
@@ -699,9 +696,7 @@ impl Api {
             dry_run: ctx.dry_run,
         };
         self.admission.mutate(&attrs, &mut new, Some(old)).await?;
-        if new != *old {
-            self.record_manager(ctx, &mut new, "Update", version, res);
-        }
+        self.record_manager(ctx, Some(old), &mut new, version, res);
         let mut causes = validation::object_meta(&new, res.namespaced, res.name_rule);
         causes.extend(validation::object_meta_update(&new, old));
         causes.extend(match part {
@@ -790,6 +785,15 @@ impl Api {
             let pinned = meta::resource_version(&new).to_owned();
             if !pinned.is_empty() && pinned != current.mod_revision.to_string() {
                 return Err(ApiError::stale(&subject(res, name)));
+            }
+            if pinned.is_empty() {
+                // Unpinned (a patch): compare with the stored object as of this read, so
+                // a change that changes nothing is recognised below.
+                meta::set(
+                    &mut new,
+                    "resourceVersion",
+                    json!(current.mod_revision.to_string()),
+                );
             }
             if meta::name(&new) != name {
                 return Err(ApiError::bad_request(format!(
@@ -1199,56 +1203,6 @@ fn expired_continue() -> ApiError {
     ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
 }
 
-/// The FieldsV1 set of every leaf field of an object (the fields a full write
-/// manages), skipping server-owned metadata.
-fn field_set(obj: &Value) -> Value {
-    fn walk(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let mut out = serde_json::Map::new();
-                for (k, v) in m {
-                    out.insert(format!("f:{k}"), walk(v));
-                }
-                if !out.is_empty() {
-                    out.insert(".".into(), json!({}));
-                }
-                Value::Object(out)
-            }
-            _ => json!({}),
-        }
-    }
-    let mut clean = obj.clone();
-    if let Some(m) = clean.as_object_mut() {
-        m.remove("apiVersion");
-        m.remove("kind");
-        m.remove("status");
-        if let Some(md) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-            for f in [
-                "uid",
-                "resourceVersion",
-                "generation",
-                "creationTimestamp",
-                "managedFields",
-                "name",
-                "namespace",
-                "selfLink",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-            ] {
-                md.remove(f);
-            }
-            if md.is_empty() {
-                m.remove("metadata");
-            }
-        }
-    }
-    let mut set = walk(&clean);
-    if let Some(m) = set.as_object_mut() {
-        m.remove(".");
-    }
-    set
-}
-
 impl ApiError {
     fn with_kind_mismatch(self, got: &str, want: &str) -> ApiError {
         if !got.is_empty() && got != want {
@@ -1282,16 +1236,5 @@ mod tests {
         assert!(decode_continue("!!!", "/x/").is_err());
         let evil = encode_continue(1, "../secrets/x");
         assert!(decode_continue(&evil, "/x/").is_err());
-    }
-
-    #[test]
-    fn field_sets_name_leaves() {
-        let fs = field_set(
-            &json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}}),
-        );
-        assert_eq!(
-            fs,
-            json!({"f:metadata": {".": {}, "f:labels": {".": {}, "f:x": {}}}, "f:data": {".": {}, "f:k": {}}})
-        );
     }
 }
