@@ -32,18 +32,22 @@ fn managers(obj: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn get(s: &KubeServer) -> Value {
-    json_of(
-        s,
-        &[
-            "get",
-            "deployment",
-            "web",
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ],
-    )
+/// `kubectl apply --server-side` of `manifest` with `flags`: its output, or its error.
+fn ssa(s: &KubeServer, flags: &[&str], manifest: &str) -> Result<String, String> {
+    let mut args = vec!["apply", "--server-side"];
+    args.extend_from_slice(flags);
+    args.extend(["-f", "-"]);
+    let out = s.kubectl_stdin(&args, manifest);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// `what` (e.g. `deployment/web`) with its managedFields.
+fn get(s: &KubeServer, what: &str) -> Value {
+    json_of(s, &["get", what, "-o", "json", "--show-managed-fields"])
 }
 
 #[test]
@@ -51,17 +55,14 @@ fn server_side_apply_owns_conflicts_and_removes_fields() {
     let s = KubeServer::start(&[]);
 
     phase("the first apply creates the object; kubectl owns exactly what it applied");
-    let out = s.kubectl_stdin(
-        &["apply", "--server-side", "-f", "-"],
+    let out = ssa(
+        &s,
+        &[],
         &deployment(2, "nginx:1", "    app: web\n    tier: front\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("serverside-applied"));
-    let d = get(&s);
+    )
+    .expect("apply");
+    assert!(out.contains("serverside-applied"), "{out}");
+    let d = get(&s, "deployment/web");
     assert_eq!(managers(&d), [("kubectl".to_owned(), "Apply".to_owned())]);
     let fields = &d["metadata"]["managedFields"][0]["fieldsV1"];
     assert_eq!(fields["f:spec"]["f:replicas"], serde_json::json!({}));
@@ -77,7 +78,7 @@ fn server_side_apply_owns_conflicts_and_removes_fields() {
 
     phase("another manager scales it: it takes .spec.replicas");
     s.ok(&["scale", "deployment", "web", "--replicas=5"]);
-    let d = get(&s);
+    let d = get(&s, "deployment/web");
     assert_eq!(d["spec"]["replicas"], 5);
     assert!(
         managers(&d).contains(&("kubectl".to_owned(), "Update".to_owned()))
@@ -87,55 +88,35 @@ fn server_side_apply_owns_conflicts_and_removes_fields() {
     );
 
     phase("applying a different replica count now conflicts, and writes nothing");
-    let out = s.kubectl_stdin(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=deployer",
-            "-f",
-            "-",
-        ],
+    let err = ssa(
+        &s,
+        &["--field-manager=deployer"],
         &deployment(3, "nginx:1", "    app: web\n    tier: front\n"),
-    );
-    assert!(!out.status.success(), "a conflicting apply succeeded");
-    let err = String::from_utf8_lossy(&out.stderr);
+    )
+    .expect_err("a conflicting apply succeeded");
     assert!(err.contains("Apply failed with"), "{err}");
     assert!(err.contains(".spec.replicas"), "{err}");
-    assert_eq!(get(&s)["spec"]["replicas"], 5, "nothing written");
+    assert_eq!(
+        get(&s, "deployment/web")["spec"]["replicas"],
+        5,
+        "nothing written"
+    );
 
     phase("--force-conflicts takes the field");
-    let out = s.kubectl_stdin(
-        &[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=deployer",
-            "-f",
-            "-",
-        ],
+    ssa(
+        &s,
+        &["--force-conflicts", "--field-manager=deployer"],
         &deployment(3, "nginx:1", "    app: web\n    tier: front\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let d = get(&s);
+    )
+    .expect("apply");
+    let d = get(&s, "deployment/web");
     assert_eq!(d["spec"]["replicas"], 3);
     assert!(managers(&d).contains(&("deployer".to_owned(), "Apply".to_owned())));
 
     phase("a label set by another manager survives; a label kubectl stops applying goes");
     s.ok(&["label", "deployment", "web", "team=blue"]);
-    let out = s.kubectl_stdin(
-        &["apply", "--server-side", "-f", "-"],
-        &deployment(3, "nginx:1", "    app: web\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let labels = get(&s)["metadata"]["labels"].clone();
+    ssa(&s, &[], &deployment(3, "nginx:1", "    app: web\n")).expect("apply");
+    let labels = get(&s, "deployment/web")["metadata"]["labels"].clone();
     assert_eq!(labels["app"], "web");
     assert_eq!(
         labels["team"], "blue",
@@ -145,22 +126,13 @@ fn server_side_apply_owns_conflicts_and_removes_fields() {
         labels.get("tier").is_some(),
         "deployer still applies tier, so it stays: {labels}"
     );
-    let out = s.kubectl_stdin(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=deployer",
-            "-f",
-            "-",
-        ],
+    ssa(
+        &s,
+        &["--field-manager=deployer"],
         &deployment(3, "nginx:1", "    app: web\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let labels = get(&s)["metadata"]["labels"].clone();
+    )
+    .expect("apply");
+    let labels = get(&s, "deployment/web")["metadata"]["labels"].clone();
     assert!(
         labels.get("tier").is_none(),
         "no manager applies tier any more: {labels}"
@@ -168,23 +140,14 @@ fn server_side_apply_owns_conflicts_and_removes_fields() {
     assert_eq!(labels["team"], "blue");
 
     phase("the same apply twice changes nothing (no new resourceVersion)");
-    let rv = get(&s)["metadata"]["resourceVersion"].clone();
-    let out = s.kubectl_stdin(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=deployer",
-            "-f",
-            "-",
-        ],
+    let rv = get(&s, "deployment/web")["metadata"]["resourceVersion"].clone();
+    ssa(
+        &s,
+        &["--field-manager=deployer"],
         &deployment(3, "nginx:1", "    app: web\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(get(&s)["metadata"]["resourceVersion"], rv);
+    )
+    .expect("apply");
+    assert_eq!(get(&s, "deployment/web")["metadata"]["resourceVersion"], rv);
 
     phase("a patch that changes nothing keeps the resourceVersion");
     let out = s.ok(&[
@@ -195,7 +158,7 @@ fn server_side_apply_owns_conflicts_and_removes_fields() {
         r#"{"spec":{"replicas":3}}"#,
     ]);
     assert!(out.contains("(no change)"), "{out}");
-    assert_eq!(get(&s)["metadata"]["resourceVersion"], rv);
+    assert_eq!(get(&s, "deployment/web")["metadata"]["resourceVersion"], rv);
 
     phase("a JSON patch tests the resourceVersion: current passes, stale fails");
     let rv = rv.as_str().unwrap_or_default().to_owned();
@@ -212,7 +175,7 @@ fn server_side_apply_owns_conflicts_and_removes_fields() {
         "-p",
         &guarded(&rv, 6),
     ]);
-    let d = get(&s);
+    let d = get(&s, "deployment/web");
     assert_eq!(d["spec"]["replicas"], 6);
     assert_ne!(d["metadata"]["resourceVersion"].as_str(), Some(rv.as_str()));
     let err = s.fails(&[
@@ -225,7 +188,7 @@ fn server_side_apply_owns_conflicts_and_removes_fields() {
     ]);
     assert!(err.contains("/metadata/resourceVersion"), "{err}");
     assert_eq!(
-        get(&s)["spec"]["replicas"],
+        get(&s, "deployment/web")["spec"]["replicas"],
         6,
         "a failed test writes nothing"
     );
@@ -245,40 +208,15 @@ fn client_side_apply_moves_to_server_side_apply() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let before = json_of(
-        &s,
-        &[
-            "get",
-            "cm",
-            "settings",
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ],
-    );
+    let before = get(&s, "cm/settings");
     assert_eq!(
         managers(&before),
         [("kubectl-client-side-apply".to_owned(), "Update".to_owned())]
     );
 
     phase("server-side apply without b: kubectl takes the fields over (its JSON patch of managedFields), so b goes");
-    let out = s.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &cm("  a: \"1\"\n"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let after = json_of(
-        &s,
-        &[
-            "get",
-            "cm",
-            "settings",
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ],
-    );
+    ssa(&s, &[], &cm("  a: \"1\"\n")).expect("apply");
+    let after = get(&s, "cm/settings");
     assert_eq!(after["data"], serde_json::json!({"a": "1"}), "{after}");
     assert!(
         managers(&after).contains(&("kubectl".to_owned(), "Apply".to_owned())),

@@ -330,6 +330,24 @@ fn put_entries(obj: &mut Value, entries: Vec<Value>) {
     }
 }
 
+/// Puts `replacement` (the writer's entry) at `own`, or appends it; drops entries left
+/// empty; stores the list in `obj`.
+fn store_entries(
+    obj: &mut Value,
+    mut entries: Vec<Value>,
+    own: Option<usize>,
+    replacement: Option<Value>,
+) {
+    if let Some(e) = replacement {
+        match own {
+            Some(i) => entries[i] = e,
+            None => entries.push(e),
+        }
+    }
+    entries.retain(|e| !entry_set(e).is_empty());
+    put_entries(obj, entries);
+}
+
 /// Drops `paths` from every entry but those `keep` selects, and entries left empty.
 fn disown(entries: &mut Vec<Value>, paths: &BTreeSet<Path>, keep: impl Fn(&Value) -> bool) {
     entries.retain_mut(|e| {
@@ -439,15 +457,8 @@ pub fn apply(
         entry_set(&entries[i]) == applied && entry_str(&entries[i], "apiVersion") == api_version
     }) && *live == unchanged_before
         && taken.is_empty();
-    if !same {
-        let own = entry(manager, "Apply", api_version, &applied);
-        match own_apply {
-            Some(i) => entries[i] = own,
-            None => entries.push(own),
-        }
-    }
-    entries.retain(|e| !entry_set(e).is_empty());
-    put_entries(live, entries);
+    let own = (!same).then(|| entry(manager, "Apply", api_version, &applied));
+    store_entries(live, entries, own_apply, own);
     Ok(())
 }
 
@@ -518,12 +529,7 @@ pub fn record_update(
     set.retain(|p| !removed.contains(p));
     set.extend(changed);
     let updated = entry(manager, "Update", api_version, &set);
-    match own {
-        Some(i) => entries[i] = updated,
-        None => entries.push(updated),
-    }
-    entries.retain(|e| !entry_set(e).is_empty());
-    put_entries(new, entries);
+    store_entries(new, entries, own, Some(updated));
 }
 
 #[cfg(test)]
