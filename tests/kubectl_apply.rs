@@ -102,6 +102,14 @@ fn server_side_apply_owns_conflicts_and_removes_fields() {
         "nothing written"
     );
 
+    phase("an apply configuration with a patch directive is refused");
+    let directive = deployment(3, "nginx:1", "    app: web\n").replace(
+        "  replicas: 3\n",
+        "  replicas: 3\n  $retainKeys: [replicas]\n",
+    );
+    let err = ssa(&s, &["--field-manager=deployer"], &directive).expect_err("a directive");
+    assert!(err.contains("$retainKeys"), "{err}");
+
     phase("--force-conflicts takes the field");
     ssa(
         &s,

@@ -204,17 +204,45 @@ pub fn from_fields_v1(doc: &Value) -> BTreeSet<Path> {
     out
 }
 
-/// Does list item `item` carry the key (`k:`) or value (`v:`) segment `seg`?
-fn item_matches(item: &Value, seg: &str) -> bool {
-    if let Some(key) = seg.strip_prefix("k:") {
-        let Ok(Value::Object(want)) = serde_json::from_str::<Value>(key) else {
-            return false;
-        };
-        want.iter().all(|(k, v)| item.get(k) == Some(v))
-    } else if let Some(v) = seg.strip_prefix("v:") {
-        serde_json::from_str::<Value>(v).is_ok_and(|want| *item == want)
-    } else {
-        false
+/// Which list item a `k:` (key) or `v:` (value) segment names, parsed once per lookup.
+/// A segment that does not parse, or an empty key, names no item.
+enum Item {
+    Key(Map<String, Value>),
+    Value(Value),
+    None,
+}
+
+impl Item {
+    fn parse(seg: &str) -> Item {
+        if let Some(key) = seg.strip_prefix("k:") {
+            match serde_json::from_str::<Value>(key) {
+                Ok(Value::Object(want)) if !want.is_empty() => Item::Key(want),
+                _ => Item::None,
+            }
+        } else if let Some(v) = seg.strip_prefix("v:") {
+            serde_json::from_str(v).map_or(Item::None, Item::Value)
+        } else {
+            Item::None
+        }
+    }
+
+    fn matches(&self, item: &Value) -> bool {
+        match self {
+            Item::Key(want) => want.iter().all(|(k, v)| item.get(k) == Some(v)),
+            Item::Value(want) => item == want,
+            Item::None => false,
+        }
+    }
+}
+
+/// Is `path` a key field of a keyed list item (`…/k:{"name":"web"}/f:name`)?
+fn is_item_key(path: &[String]) -> bool {
+    let [.., item, field] = path else {
+        return false;
+    };
+    match (Item::parse(item), field.strip_prefix("f:")) {
+        (Item::Key(keys), Some(name)) => keys.contains_key(name),
+        _ => false,
     }
 }
 
@@ -230,7 +258,8 @@ pub fn value_at<'v>(obj: &'v Value, path: &[String]) -> Option<&'v Value> {
         } else if let Some(i) = seg.strip_prefix("i:") {
             cur.get(i.parse::<usize>().ok()?)?
         } else {
-            cur.as_array()?.iter().find(|i| item_matches(i, seg))?
+            let want = Item::parse(seg);
+            cur.as_array()?.iter().find(|i| want.matches(i))?
         };
     }
     Some(cur)
@@ -252,8 +281,9 @@ fn remove_at(obj: &mut Value, path: &[String]) {
         } else if let Some(i) = seg.strip_prefix("i:") {
             i.parse::<usize>().ok().and_then(|i| cur.get_mut(i))
         } else {
+            let want = Item::parse(seg);
             cur.as_array_mut()
-                .and_then(|a| a.iter_mut().find(|i| item_matches(i, seg)))
+                .and_then(|a| a.iter_mut().find(|i| want.matches(i)))
         };
         match next {
             Some(n) => cur = n,
@@ -265,7 +295,8 @@ fn remove_at(obj: &mut Value, path: &[String]) {
             m.remove(f);
         }
     } else if let Some(items) = cur.as_array_mut() {
-        items.retain(|i| !item_matches(i, last));
+        let want = Item::parse(last);
+        items.retain(|i| !want.matches(i));
     }
 }
 
@@ -414,7 +445,8 @@ pub fn apply(
     let own_apply = entries.iter().position(is_own_apply);
 
     // Fields this manager applied before and no longer does, unless another owns
-    // them (or, for a list item, anything inside it).
+    // them (or, for a list item, anything inside it). An item's key fields go only
+    // with the item: a surviving item keeps its identity.
     let before = own_apply
         .map(|i| entry_set(&entries[i]))
         .unwrap_or_default();
@@ -426,13 +458,17 @@ pub fn apply(
         .collect();
     let mut dropped: Vec<&Path> = before
         .iter()
-        .filter(|p| !applied.contains(*p))
+        .filter(|p| !applied.contains(*p) && !is_item_key(p))
         .filter(|p| {
             let scope = match p.last().map(String::as_str) {
                 Some(".") => &p[..p.len() - 1],
                 _ => &p[..],
             };
-            !others.iter().any(|o| o.starts_with(scope))
+            // Paths sharing the prefix `scope` sort right after it.
+            !others
+                .range(scope.to_vec()..)
+                .next()
+                .is_some_and(|o| o.starts_with(scope))
         })
         .collect();
     // Deepest first, so a removed item does not hide a field inside it.
@@ -460,6 +496,33 @@ pub fn apply(
     let own = (!same).then(|| entry(manager, "Apply", api_version, &applied));
     store_entries(live, entries, own_apply, own);
     Ok(())
+}
+
+/// Do `a` and `b` differ in a field a manager can own (outside status and the
+/// server's metadata)?
+fn differs(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a != b;
+    };
+    let outside = |k: &String| k != "status" && k != "metadata";
+    if a.keys()
+        .filter(|k| outside(k))
+        .ne(b.keys().filter(|k| outside(k)))
+        || a.iter().any(|(k, v)| outside(k) && b.get(k) != Some(v))
+    {
+        return true;
+    }
+    let empty = Map::new();
+    let ma = a
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let mb = b
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let owned = |(k, _): &(&String, &Value)| !SERVER_METADATA.contains(&k.as_str());
+    ma.iter().filter(owned).ne(mb.iter().filter(owned))
 }
 
 /// Records the creation of `obj` by an apply of `manager`: it owns what it applied.
@@ -502,11 +565,24 @@ pub fn record_update(
             Vec::new()
         }
     };
+    if old.is_some_and(|o| !differs(o, new)) {
+        // A status or no-op write: no owned field changed (the common case on the
+        // update path, e.g. kubelet status and lease renewals).
+        put_entries(new, entries);
+        return;
+    }
     let now = leaves(new, kind);
     let (changed, removed): (BTreeSet<Path>, BTreeSet<Path>) = match old {
         Some(o) => (
             now.iter()
-                .filter(|p| value_at(o, p) != value_at(new, p))
+                .filter(|p| {
+                    // An item's `.` changes hands only when the item is added.
+                    if p.last().is_some_and(|l| l == ".") {
+                        value_at(o, p).is_none()
+                    } else {
+                        value_at(o, p) != value_at(new, p)
+                    }
+                })
                 .cloned()
                 .collect(),
             leaves(o, kind).difference(&now).cloned().collect(),
@@ -660,6 +736,42 @@ mod tests {
                 ("labeler".to_owned(), "Update".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn an_item_another_manager_touched_keeps_its_key_when_no_longer_applied() {
+        let two = |sidecar: bool| {
+            let mut d = deploy(1, "nginx", json!({"app": "web"}));
+            if sidecar {
+                d["spec"]["template"]["spec"]["containers"]
+                    .as_array_mut()
+                    .expect("containers")
+                    .push(json!({"name": "sidecar", "image": "envoy:1"}));
+            }
+            d
+        };
+        let mut live =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}});
+        apply(&mut live, &two(true), "kubectl", "apps/v1", false, DEPLOY).expect("apply");
+        // `kubectl set image` changes the sidecar's image, and only that: the item's
+        // `.` stays with the applier, the image moves.
+        let before = live.clone();
+        live["spec"]["template"]["spec"]["containers"][1]["image"] = json!("envoy:2");
+        record_update(Some(&before), &mut live, "kubectl-set", "apps/v1", DEPLOY);
+        let setter = live["metadata"]["managedFields"][1].clone();
+        assert_eq!(entry_str(&setter, "manager"), "kubectl-set");
+        assert_eq!(entry_set(&setter).len(), 1, "{setter}");
+
+        apply(&mut live, &two(false), "kubectl", "apps/v1", false, DEPLOY).expect("apply");
+        let containers = &live["spec"]["template"]["spec"]["containers"];
+        assert_eq!(
+            containers[1],
+            json!({"name": "sidecar", "image": "envoy:2"}),
+            "the item survives with its key and the other manager's field"
+        );
+        apply(&mut live, &two(false), "kubectl", "apps/v1", false, DEPLOY)
+            .expect("later applies still work");
+        assert!(!Item::parse("k:{}").matches(&json!({"name": "x"})));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::handlers::Request;
 use super::managed;
 use super::negotiate::{self, BodyType};
-use super::status::{ApiError, Subject};
+use super::status::{forbidden, ApiError, Subject};
 use super::strategic;
 use crate::registry::store::{Api, Part};
 use crate::registry::Resource;
@@ -18,6 +18,41 @@ use crate::registry::Resource;
 /// RFC 7386 merge patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
+}
+
+/// An apply configuration is an object, not a patch: no strategic-merge directives
+/// (`$patch`, `$retainKeys`, …), and no managedFields of its own (upstream's answers).
+fn check_apply_body(doc: &Value) -> Result<(), ApiError> {
+    fn directive(v: &Value, path: &str) -> Option<String> {
+        match v {
+            Value::Object(m) => m.iter().find_map(|(k, v)| {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if k.starts_with('$') {
+                    Some(here)
+                } else {
+                    directive(v, &here)
+                }
+            }),
+            Value::Array(items) => items.iter().find_map(|i| directive(i, path)),
+            _ => None,
+        }
+    }
+    if let Some(field) = directive(doc, "") {
+        return Err(ApiError::bad_request(format!(
+            "strict decoding error: unknown field \"{field}\""
+        )));
+    }
+    if doc
+        .pointer("/metadata/managedFields")
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
+    Ok(())
 }
 
 /// Applies a PATCH request; returns the stored object.
@@ -50,10 +85,24 @@ pub async fn patch(
     {
         return Err(ApiError::bad_request("the patch is not a JSON object"));
     }
+    if req.ctx.force && ty != BodyType::ApplyPatch {
+        return Err(ApiError::invalid(
+            "PatchOptions",
+            "meta.k8s.io",
+            "",
+            vec![forbidden(
+                "force",
+                "may not be specified for non-apply patch",
+            )],
+        ));
+    }
     if ty == BodyType::ApplyPatch {
+        check_apply_body(&patch_doc)?;
+    }
+    if ty == BodyType::ApplyPatch && part == Part::Main {
         // Server-side apply of an object that does not exist creates it.
-        if let Err(e) = api.get(res, version, ns, &name, "").await {
-            if e.code == 404 {
+        match api.get(res, version, ns, &name, "").await {
+            Err(e) if e.code == 404 => {
                 let mut obj = api.admit_body(res, version, &req.ctx, patch_doc.clone())?;
                 managed::record_apply_create(
                     &mut obj,
@@ -65,9 +114,14 @@ pub async fn patch(
                         kind: res.kind,
                     },
                 );
-                return api.create(res, version, &req.ctx, ns, obj).await;
+                match api.create(res, version, &req.ctx, ns, obj).await {
+                    // Created meanwhile by another writer: apply to that.
+                    Err(e) if e.reason == "AlreadyExists" => {}
+                    other => return other,
+                }
             }
-            return Err(e);
+            Err(e) => return Err(e),
+            Ok(_) => {}
         }
     }
     let kind = res.kind;
