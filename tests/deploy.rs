@@ -35,12 +35,17 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// True if `tool` is on PATH; otherwise prints why the check is skipped.
 fn have(tool: &str) -> bool {
-    Command::new("sh")
+    let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .map(|o| o.status.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if !found {
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
 }
 
 /// Parses and validates `args` (starting with `serve`) as the binary does.
@@ -118,7 +123,6 @@ fn compose_file_commands_are_valid_kuberaft_flags() {
 #[test]
 fn compose_file_passes_docker_compose() {
     if !have("docker-compose") {
-        eprintln!("SKIPPED: docker-compose is not installed (.ci/run installs it)");
         return;
     }
     let out = Command::new("docker-compose")
@@ -158,7 +162,6 @@ fn systemd_example_flags_are_valid_and_the_unit_passes_systemd() {
         "{unit}"
     );
     if !have("systemd-analyze") {
-        eprintln!("SKIPPED systemd-analyze verify: systemd-analyze is not installed");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -197,7 +200,6 @@ fn systemd_example_flags_are_valid_and_the_unit_passes_systemd() {
 #[test]
 fn haproxy_accepts_the_compose_config() {
     if !have("haproxy") {
-        eprintln!("SKIPPED: haproxy is not installed (.ci/run installs it)");
         return;
     }
     let out = Command::new("haproxy")

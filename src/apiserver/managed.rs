@@ -63,15 +63,12 @@ pub fn leaves(obj: &Value, kind: Kind<'_>) -> BTreeSet<Path> {
             "apiVersion" | "kind" | "status" => continue,
             "metadata" => {
                 let Some(md) = v.as_object() else { continue };
-                let kept: Map<String, Value> = md
-                    .iter()
-                    .filter(|(f, _)| !SERVER_METADATA.contains(&f.as_str()))
-                    .map(|(f, v)| (f.clone(), v.clone()))
-                    .collect();
-                if !kept.is_empty() {
-                    let mut path = vec!["f:metadata".to_owned()];
-                    let mut names = vec!["metadata".to_owned()];
-                    walk_object(&kept, kind, &mut names, &mut path, &mut out);
+                let mut path = vec!["f:metadata".to_owned()];
+                let mut names = vec!["metadata".to_owned()];
+                for (f, v) in md {
+                    if !SERVER_METADATA.contains(&f.as_str()) {
+                        walk_field(f, v, kind, &mut names, &mut path, &mut out);
+                    }
                 }
             }
             _ => {
@@ -477,22 +474,18 @@ pub fn apply(
         remove_at(live, p);
     }
 
-    let unchanged_before = live.clone();
-    let mut merged = live.clone();
-    let mut body = config.clone();
-    if let Some(md) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-        md.remove("managedFields");
-    }
-    super::strategic::apply(&mut merged, &body, kind.group, kind.version, kind.kind)
-        .map_err(ApplyError::Invalid)?;
-    *live = merged;
-
     // An apply that changes nothing keeps its entry as it was (its time included),
-    // so the write is a no-op, as upstream's is.
-    let same = own_apply.is_some_and(|i| {
-        entry_set(&entries[i]) == applied && entry_str(&entries[i], "apiVersion") == api_version
-    }) && *live == unchanged_before
-        && taken.is_empty();
+    // so the write is a no-op, as upstream's is. Only a repeated apply can be one.
+    let repeated = taken.is_empty()
+        && own_apply.is_some_and(|i| {
+            before == applied && entry_str(&entries[i], "apiVersion") == api_version
+        });
+    let unmerged = repeated.then(|| live.clone());
+    // `config` carries no managedFields (`patch.rs` refuses them); on error `live` is
+    // left as it was.
+    super::strategic::apply(live, config, kind.group, kind.version, kind.kind)
+        .map_err(ApplyError::Invalid)?;
+    let same = unmerged.is_some_and(|u| u == *live);
     let own = (!same).then(|| entry(manager, "Apply", api_version, &applied));
     store_entries(live, entries, own_apply, own);
     Ok(())

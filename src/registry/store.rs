@@ -527,6 +527,10 @@ impl Api {
         version: &str,
         res: &Resource,
     ) {
+        if ctx.applying {
+            // The apply recorded what it applied (`patch.rs`), before defaulting.
+            return;
+        }
         let manager = if ctx.field_manager.is_empty() {
             "unknown"
         } else {
@@ -537,12 +541,7 @@ impl Api {
             version,
             kind: res.kind,
         };
-        let api_version = res.api_version(version);
-        if ctx.applying {
-            // The apply recorded what it applied (`patch.rs`), before defaulting.
-            return;
-        }
-        managed::record_update(old, obj, manager, &api_version, kind);
+        managed::record_update(old, obj, manager, &res.api_version(version), kind);
     }
 
     /// PUT: replaces the object (or its status). Returns the stored object and whether

@@ -138,13 +138,7 @@ impl Store {
         let metrics = self.raft().metrics();
         let m = metrics.borrow();
         let last = m.last_log_index.unwrap_or(0);
-        let matched = m
-            .replication
-            .as_ref()
-            .and_then(|r| r.get(&id).cloned())
-            .flatten()
-            .map(|l| l.index)
-            .unwrap_or(0);
+        let matched = replicated(&m, id);
         matched + PROMOTION_LAG >= last && matched > 0
     }
 
@@ -335,10 +329,7 @@ impl Store {
     /// (a member that is down, and so far behind, could not vote). None among three.
     fn lease_releasers(&self, target: NodeId) -> Vec<MemberInfo> {
         let me = self.member_id();
-        let matched = {
-            let m = self.raft().metrics().borrow().clone();
-            m.replication.unwrap_or_default()
-        };
+        let metrics = self.raft().metrics().borrow().clone();
         let voters: Vec<MemberInfo> = self
             .members()
             .into_iter()
@@ -348,10 +339,7 @@ impl Store {
         let mut others: Vec<(u64, MemberInfo)> = voters
             .into_iter()
             .filter(|m| m.id != me && m.id != target)
-            .map(|m| {
-                let index = matched.get(&m.id).cloned().flatten().map(|l| l.index);
-                (index.unwrap_or(0), m)
-            })
+            .map(|m| (replicated(&metrics, m.id), m))
             .collect();
         others.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
         others.into_iter().take(needed).map(|(_, m)| m).collect()
@@ -378,15 +366,7 @@ impl Store {
         loop {
             let synced = {
                 let m = metrics.borrow_and_update();
-                let last = m.last_log_index.unwrap_or(0);
-                let matched = m
-                    .replication
-                    .as_ref()
-                    .and_then(|r| r.get(&target.id).cloned())
-                    .flatten()
-                    .map(|l| l.index)
-                    .unwrap_or(0);
-                matched >= last
+                replicated(&m, target.id) >= m.last_log_index.unwrap_or(0)
             };
             if synced {
                 break;
@@ -459,20 +439,12 @@ impl Store {
             tokio::time::sleep(lease).await;
         } else if self.members().iter().filter(|m| !m.is_learner).count() > 3 {
             // A campaign that is replaced at once: commands reach Raft in order.
-            self.raft()
-                .trigger()
-                .elect()
-                .await
-                .map_err(|_| StoreError::Stopped)?;
+            self.elect().await?;
         }
         let deadline = Instant::now() + self.options().election_timeout * 2;
         let mut metrics = self.raft().metrics();
         while Instant::now() < deadline {
-            self.raft()
-                .trigger()
-                .elect()
-                .await
-                .map_err(|_| StoreError::Stopped)?;
+            self.elect().await?;
             let round = Instant::now() + CAMPAIGN_ROUND;
             while Instant::now() < round.min(deadline) {
                 if metrics.borrow_and_update().current_leader == Some(self.member_id()) {
@@ -494,6 +466,11 @@ impl Store {
                 "a leader does not release its lease".into(),
             ));
         }
+        self.elect().await
+    }
+
+    /// Starts a campaign of this member now (whatever the leader lease says).
+    async fn elect(&self) -> Result<(), StoreError> {
         self.raft()
             .trigger()
             .elect()
@@ -513,6 +490,16 @@ impl Store {
             }
         });
     }
+}
+
+/// The last log index the leader knows `id` holds (0 if none, or not leading).
+fn replicated(m: &crate::raft::Metrics, id: NodeId) -> u64 {
+    m.replication
+        .as_ref()
+        .and_then(|r| r.get(&id).cloned())
+        .flatten()
+        .map(|l| l.index)
+        .unwrap_or(0)
 }
 
 /// Holds proposals on this member while alive (during a leadership transfer).
