@@ -6,6 +6,13 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
+/// mimalloc returns freed memory to the kernel; glibc's malloc kept a replica at 2 GB
+/// resident after a large DELETE on a collection had freed it (docs/benchmarks.md).
+/// Built without transparent huge pages, which would count whole 2 MiB pages as
+/// resident from the start.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "kuberaft",
