@@ -170,6 +170,10 @@ pub struct ServeArgs {
     /// Maximum mutating requests in flight.
     #[arg(long, default_value_t = 200)]
     pub max_mutating_requests_inflight: usize,
+    /// Deletes a DELETE on a collection runs at once (kube-apiserver's flag and
+    /// default). Raise it to empty large namespaces faster.
+    #[arg(long, default_value_t = 1)]
+    pub delete_collection_workers: usize,
     /// Timeout for requests that are not long-running (e.g. 60s, 1m).
     #[arg(long, default_value = "60s")]
     pub request_timeout: String,
@@ -304,6 +308,7 @@ pub struct KubeConfig {
     pub disable_admission_plugins: Vec<String>,
     pub max_requests_inflight: usize,
     pub max_mutating_requests_inflight: usize,
+    pub delete_collection_workers: usize,
     pub request_timeout: Duration,
     pub audit_log_path: Option<PathBuf>,
     pub service_cidr: crate::registry::ipnet_lite::Ipv4Net,
@@ -498,6 +503,7 @@ impl ServeArgs {
             disable_admission_plugins: self.disable_admission_plugins.clone(),
             max_requests_inflight: self.max_requests_inflight.max(1),
             max_mutating_requests_inflight: self.max_mutating_requests_inflight.max(1),
+            delete_collection_workers: self.delete_collection_workers.max(1),
             request_timeout: parse_duration(&self.request_timeout)?,
             audit_log_path: self.audit_log_path.clone(),
             service_cidr: crate::registry::ipnet_lite::Ipv4Net::parse(

@@ -172,6 +172,7 @@ pub async fn start(
                 service_cidr: kube.service_cidr,
                 node_port_range: kube.node_port_range,
                 event_ttl_seconds: kube.event_ttl.as_secs() as i64,
+                delete_collection_workers: kube.delete_collection_workers,
             }),
         }),
     };

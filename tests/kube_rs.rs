@@ -392,3 +392,95 @@ async fn streaming_lists_and_expired_resource_versions() {
         "{listed:?}"
     );
 }
+
+/// DELETE on a collection (kube's `delete_collection`, what the namespace controller
+/// uses): with several workers it deletes exactly the selected objects, answers the
+/// list as it was read, leaves an object with a finalizer marked for deletion, and a
+/// malformed selector is a 400 that deletes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_collection_deletes_the_selection() {
+    let s = KubeServer::start(&["--delete-collection-workers", "4"]);
+    let api: Api<ConfigMap> = Api::namespaced(client(&s).await, "default");
+    let labelled = |name: &str, set: &str| {
+        let mut cm = configmap(name, "x");
+        cm.metadata.labels = Some([("set".to_owned(), set.to_owned())].into());
+        cm
+    };
+    for i in 0..40 {
+        api.create(&PostParams::default(), &labelled(&format!("a-{i}"), "a"))
+            .await
+            .expect("create a");
+    }
+    for i in 0..5 {
+        api.create(&PostParams::default(), &labelled(&format!("b-{i}"), "b"))
+            .await
+            .expect("create b");
+    }
+    let mut kept = labelled("a-kept", "a");
+    kept.metadata.finalizers = Some(vec!["example.com/keep".into()]);
+    api.create(&PostParams::default(), &kept)
+        .await
+        .expect("create kept");
+
+    let err = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("set in (a"),
+        )
+        .await
+        .expect_err("malformed selector");
+    assert!(
+        matches!(err, kube::Error::Api(ref st) if st.code == 400 && st.reason == "BadRequest"),
+        "{err:?}"
+    );
+    let count = |sel: &'static str| {
+        let api = api.clone();
+        async move {
+            api.list(&ListParams::default().labels(sel))
+                .await
+                .expect("list")
+                .items
+        }
+    };
+    assert_eq!(
+        count("set=a").await.len(),
+        41,
+        "a bad request deleted nothing"
+    );
+
+    let answer = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("set=a"),
+        )
+        .await
+        .expect("deletecollection");
+    let listed = answer.left().expect("the list of deleted objects");
+    assert_eq!(listed.items.len(), 41);
+    assert!(
+        listed
+            .items
+            .iter()
+            .all(|c| c.metadata.deletion_timestamp.is_none()),
+        "the answer is the list as read"
+    );
+
+    let left = count("set=a").await;
+    assert_eq!(left.len(), 1, "only the object with a finalizer remains");
+    assert_eq!(left[0].metadata.name.as_deref(), Some("a-kept"));
+    assert!(left[0].metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        count("set=b").await.len(),
+        5,
+        "objects outside the selection stay"
+    );
+
+    api.patch(
+        "a-kept",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("drop the finalizer");
+    assert!(count("set=a").await.is_empty());
+}

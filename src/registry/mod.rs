@@ -92,6 +92,8 @@ pub struct ApiConfig {
     pub node_port_range: (u16, u16),
     /// `--event-ttl` in seconds (0 = events never expire).
     pub event_ttl_seconds: i64,
+    /// `--delete-collection-workers`: deletes one DELETE on a collection runs at once.
+    pub delete_collection_workers: usize,
 }
 
 /// Kind-specific behaviour. Every method has upstream's generic default.

@@ -960,7 +960,10 @@ impl Api {
         ))
     }
 
-    /// DELETE on a collection: deletes every selected object; returns them.
+    /// DELETE on a collection, as upstream: one consistent list of the selection, then
+    /// a delete of each listed object (`--delete-collection-workers` at once, objects
+    /// already gone skipped); answers the list as it was read. The first failure ends
+    /// the call; deletes done before it stay done, as upstream.
     pub async fn delete_collection(
         &self,
         res: &Resource,
@@ -970,29 +973,36 @@ impl Api {
         list: &ListOptions,
         opts: &DeleteOptions,
     ) -> Result<ListPage, ApiError> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
         let page = self.list(res, version, ns, list).await?;
-        let mut deleted = Vec::new();
-        for obj in &page.items {
-            let obj_ns = meta::namespace(obj).to_owned();
-            let ns = if res.namespaced {
-                Some(obj_ns.as_str())
-            } else {
-                None
-            };
-            match self
-                .delete(res, version, ctx, ns, meta::name(obj), opts)
-                .await
-            {
-                Ok((o, _)) => deleted.push(o),
-                Err(e) if e.code == 404 => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let workers = self.hooks.config.delete_collection_workers.max(1);
+        // Owned names: a stream of futures borrowing the items trips the compiler's
+        // higher-ranked Send check on the handler.
+        let targets: Vec<(Option<String>, String)> = page
+            .items
+            .iter()
+            .map(|obj| {
+                let ns = res.namespaced.then(|| meta::namespace(obj).to_owned());
+                (ns, meta::name(obj).to_owned())
+            })
+            .collect();
+        stream::iter(targets)
+            .map(|(ns, name)| async move {
+                match self
+                    .delete(res, version, ctx, ns.as_deref(), &name, opts)
+                    .await
+                {
+                    Err(e) if e.code != 404 => Err(e),
+                    _ => Ok(()),
+                }
+            })
+            .buffer_unordered(workers)
+            .try_collect::<()>()
+            .await?;
         Ok(ListPage {
-            items: deleted,
-            resource_version: page.resource_version,
             continue_token: String::new(),
             remaining: None,
+            ..page
         })
     }
 

@@ -2042,6 +2042,7 @@ mod tests {
             service_cidr: Ipv4Net::parse("10.96.0.0/12").expect("cidr"),
             node_port_range: (30000, 32767),
             event_ttl_seconds: 0,
+            delete_collection_workers: 1,
         };
         let net = hooks_like.service_cidr;
         let size = net.size() - 2;
