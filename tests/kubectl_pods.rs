@@ -314,6 +314,31 @@ fn pods_templates_and_replication_controllers() {
     );
     assert_eq!(pdb(".status.disruptionsAllowed"), "0");
     assert!(pdb(".status.disruptedPods.nginx").ends_with('Z'));
+
+    phase("a scheduled pod is deleted gracefully: it terminates until its kubelet is done");
+    assert_eq!(
+        spec(".metadata.deletionGracePeriodSeconds"),
+        "30",
+        "the eviction marked the pod with its terminationGracePeriodSeconds"
+    );
+    let marked = spec(".metadata.deletionTimestamp");
+    let out = s.ok(&["get", "pod", "nginx"]);
+    assert_eq!(row(&out)[2], "Terminating", "{out}");
+    s.ok(&["delete", "pod", "nginx", "--wait=false"]);
+    assert_eq!(
+        spec(".metadata.deletionTimestamp"),
+        marked,
+        "a second delete without a shorter period changes nothing"
+    );
+    s.ok(&["delete", "pod", "nginx", "--grace-period=5", "--wait=false"]);
+    assert_eq!(spec(".metadata.deletionGracePeriodSeconds"), "5");
+    let shortened = spec(".metadata.deletionTimestamp");
+    assert!(
+        shortened < marked,
+        "a shorter period moves the deadline earlier: {shortened} against {marked}"
+    );
+    let out = s.ok(&["delete", "pod", "nginx", "--grace-period=0", "--force"]);
+    assert!(out.contains("force deleted"), "{out}");
     let err = s.fails(&["get", "pod", "nginx"]);
     assert!(err.contains("not found"), "{err}");
     s.ok(&["run", "nginx", "--image=nginx"]);

@@ -121,15 +121,32 @@ pub fn group_version(group: &str, version: &str) -> String {
 
 /// The current time as RFC 3339 with second precision (metav1.Time).
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    rfc3339_seconds(time::OffsetDateTime::now_utc())
+}
+
+/// `seconds` from now, as RFC 3339 with second precision: a graceful deletion's
+/// deletionTimestamp.
+pub fn rfc3339_in(seconds: i64) -> String {
+    rfc3339_seconds(time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+}
+
+/// The RFC 3339 time `ts` moved by `seconds`; None when `ts` is not RFC 3339.
+pub fn shift_rfc3339(ts: &str, seconds: i64) -> Option<String> {
+    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(rfc3339_seconds(
+        t.to_offset(time::UtcOffset::UTC) + time::Duration::seconds(seconds),
+    ))
+}
+
+fn rfc3339_seconds(t: time::OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -201,5 +218,19 @@ mod tests {
         let s = random_suffix();
         assert_eq!(s.len(), 5);
         assert!(s.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+    }
+
+    #[test]
+    fn deletion_deadlines_move_by_seconds() {
+        assert_eq!(
+            shift_rfc3339("2026-11-30T23:59:50Z", 25).as_deref(),
+            Some("2026-12-01T00:00:15Z")
+        );
+        assert_eq!(
+            shift_rfc3339("2026-11-30T10:00:30+01:00", -25).as_deref(),
+            Some("2026-11-30T09:00:05Z")
+        );
+        assert_eq!(shift_rfc3339("yesterday", 1), None);
+        assert!(rfc3339_in(30) > now_rfc3339());
     }
 }

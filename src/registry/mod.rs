@@ -241,6 +241,14 @@ pub trait Strategy: Send + Sync + 'static {
     /// Marks an object whose deletion must wait (e.g. a namespace turns Terminating).
     fn mark_deleting(&self, _obj: &mut Value) {}
 
+    /// The grace period a DELETE of `obj` waits, given the one requested (already
+    /// made non-negative); None for kinds deleted at once (upstream's
+    /// CheckGracefulDelete). A positive period keeps the object, marked with
+    /// deletionTimestamp = now + period, until a delete with a shorter one.
+    fn grace_period(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
+
     /// Converts a stored object to another served version of the same kind (e.g.
     /// autoscaling/v1 from v2). The default serves one version only.
     fn convert(&self, obj: Value, _to_version: &str) -> Result<Value, String> {

@@ -904,7 +904,32 @@ impl Api {
                     ))
                 }
             }
-            if finalizers.is_empty() && !res.strategy.pending_finalization(&obj) {
+            // Graceful deletion (pods), as upstream's BeforeDelete: a positive period
+            // marks the object; once marked, only a shorter period changes anything.
+            let requested = opts.grace_period_seconds.map(|g| if g < 0 { 1 } else { g });
+            let mut grace: Option<(String, i64)> = None;
+            if let Some(period) = res.strategy.grace_period(&obj, requested) {
+                let marked_with = meta::metadata(&obj)
+                    .and_then(|m| m.get("deletionGracePeriodSeconds"))
+                    .and_then(Value::as_i64)
+                    .filter(|g| *g > 0);
+                match (meta::deletion_timestamp(&obj), marked_with) {
+                    (Some(ts), Some(current)) if period < current => {
+                        let ts = meta::shift_rfc3339(ts, period - current)
+                            .unwrap_or_else(|| meta::rfc3339_in(period));
+                        grace = Some((ts, period));
+                    }
+                    (Some(_), Some(_)) => {
+                        return self
+                            .decode_stored(res, &current, version)
+                            .map(|o| (o, false));
+                    }
+                    (None, _) if period > 0 => grace = Some((meta::rfc3339_in(period), period)),
+                    _ => {}
+                }
+            }
+            let waits = grace.as_ref().is_some_and(|(_, period)| *period > 0);
+            if !waits && finalizers.is_empty() && !res.strategy.pending_finalization(&obj) {
                 if ctx.dry_run {
                     return self.finish_dry_run(res, version, obj).map(|o| (o, true));
                 }
@@ -919,15 +944,14 @@ impl Api {
                     Err(e) => return Err(storage_error(res, name, e)),
                 }
             }
-            // Finalizers pending: mark the deletion and keep the object.
+            // A grace period or finalizers pending: mark the deletion, keep the object.
             let mut marked = obj.clone();
-            if meta::deletion_timestamp(&marked).is_none() {
+            if let Some((ts, period)) = grace {
+                meta::set(&mut marked, "deletionTimestamp", json!(ts));
+                meta::set(&mut marked, "deletionGracePeriodSeconds", json!(period));
+            } else if meta::deletion_timestamp(&marked).is_none() {
                 meta::set(&mut marked, "deletionTimestamp", json!(meta::now_rfc3339()));
-                meta::set(
-                    &mut marked,
-                    "deletionGracePeriodSeconds",
-                    json!(opts.grace_period_seconds.unwrap_or(0)),
-                );
+                meta::set(&mut marked, "deletionGracePeriodSeconds", json!(0));
             }
             if !finalizers.is_empty() {
                 meta::set(&mut marked, "finalizers", json!(finalizers));

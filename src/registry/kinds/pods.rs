@@ -1514,6 +1514,22 @@ impl Pods {
 }
 
 impl Strategy for Pods {
+    /// The requested period, else the pod's terminationGracePeriodSeconds; none for a
+    /// pod no node runs (unscheduled) or one that has finished, as upstream.
+    fn grace_period(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
+        let spec = &obj["spec"];
+        let unscheduled = spec["nodeName"].as_str().is_none_or(str::is_empty);
+        let finished = matches!(
+            obj["status"]["phase"].as_str(),
+            Some("Failed" | "Succeeded")
+        );
+        if unscheduled || finished {
+            return Some(0);
+        }
+        let period = requested.or_else(|| spec["terminationGracePeriodSeconds"].as_i64());
+        Some(period.unwrap_or(0).max(0))
+    }
+
     fn decode(&self, obj: Value) -> Result<(Value, Vec<String>), String> {
         check_container_quantities(obj.get("spec"))?;
         roundtrip::<api::Pod>(obj)
@@ -2064,5 +2080,21 @@ mod tests {
         rc["spec"]["selector"] = json!({"app": "y"});
         let causes = ReplicationControllers.validate(&rc);
         assert_eq!(causes[0].field, "spec.template.metadata.labels");
+    }
+
+    #[test]
+    fn only_running_scheduled_pods_are_deleted_gracefully() {
+        let mut p = pod(json!({"terminationGracePeriodSeconds": 45}));
+        assert_eq!(Pods.grace_period(&p, None), Some(0), "unscheduled");
+        p["spec"]["nodeName"] = json!("node-1");
+        assert_eq!(
+            Pods.grace_period(&p, None),
+            Some(45),
+            "the pod's own period"
+        );
+        assert_eq!(Pods.grace_period(&p, Some(3)), Some(3), "the requested one");
+        p["status"] = json!({"phase": "Succeeded"});
+        assert_eq!(Pods.grace_period(&p, Some(3)), Some(0), "finished");
+        assert_eq!(PodTemplates.grace_period(&p, Some(3)), None, "not a pod");
     }
 }
