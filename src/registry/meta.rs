@@ -121,48 +121,47 @@ pub fn group_version(group: &str, version: &str) -> String {
 
 /// The current time as RFC 3339 with second precision (metav1.Time).
 pub fn now_rfc3339() -> String {
-    rfc3339_seconds(time::OffsetDateTime::now_utc())
+    format_rfc3339(time::OffsetDateTime::now_utc(), false)
 }
 
 /// `seconds` from now, as RFC 3339 with second precision: a graceful deletion's
 /// deletionTimestamp.
 pub fn rfc3339_in(seconds: i64) -> String {
-    rfc3339_seconds(time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+    format_rfc3339(
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds),
+        false,
+    )
 }
 
 /// The RFC 3339 time `ts` moved by `seconds`; None when `ts` is not RFC 3339.
 pub fn shift_rfc3339(ts: &str, seconds: i64) -> Option<String> {
     let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(rfc3339_seconds(
-        t.to_offset(time::UtcOffset::UTC) + time::Duration::seconds(seconds),
-    ))
+    Some(format_rfc3339(t + time::Duration::seconds(seconds), false))
 }
 
-fn rfc3339_seconds(t: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+/// The current time with microseconds (metav1.MicroTime).
+pub fn now_rfc3339_micro() -> String {
+    format_rfc3339(time::OffsetDateTime::now_utc(), true)
+}
+
+/// `t` in UTC as Go writes metav1.Time (`2006-01-02T15:04:05Z`) or, with `micro`,
+/// metav1.MicroTime (`2006-01-02T15:04:05.000000Z`).
+pub fn format_rfc3339(t: time::OffsetDateTime, micro: bool) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let seconds = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
         t.second()
-    )
-}
-
-/// The current time with microseconds (metav1.MicroTime).
-pub fn now_rfc3339_micro() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond()
-    )
+    );
+    if micro {
+        format!("{seconds}.{:06}Z", t.microsecond())
+    } else {
+        format!("{seconds}Z")
+    }
 }
 
 /// A random version-4 UUID.

@@ -16,21 +16,11 @@ pub fn format_time(seconds: i64, nanos: i32, micro: bool) -> Result<String, Erro
     if !(0..=9999).contains(&t.year()) {
         return Err(Error::malformed("time year outside of range [0,9999]"));
     }
-    let mut s = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    if micro {
-        let n = nanos.clamp(0, 999_999_999);
-        s.push_str(&format!(".{:06}", n / 1000));
-    }
-    s.push('Z');
-    Ok(s)
+    let n = u32::try_from(nanos.clamp(0, 999_999_999)).unwrap_or(0);
+    let t = t
+        .replace_nanosecond(n)
+        .map_err(|_| Error::malformed(format!("nanoseconds {nanos} out of range")))?;
+    Ok(crate::registry::meta::format_rfc3339(t, micro))
 }
 
 /// (seconds, nanos) of an RFC 3339 time; MicroTime keeps microseconds, Time keeps
