@@ -330,8 +330,26 @@ fn pods_templates_and_replication_controllers() {
         marked,
         "a second delete without a shorter period changes nothing"
     );
+    s.ok(&["label", "pod", "nginx", "stopping=yes"]);
+    assert_eq!(
+        spec(".metadata.labels.stopping"),
+        "yes",
+        "an update inside the grace period keeps the pod"
+    );
     s.ok(&["delete", "pod", "nginx", "--grace-period=5", "--wait=false"]);
     assert_eq!(spec(".metadata.deletionGracePeriodSeconds"), "5");
+    s.ok(&[
+        "delete",
+        "pod",
+        "nginx",
+        "--grace-period=60",
+        "--wait=false",
+    ]);
+    assert_eq!(
+        spec(".metadata.deletionGracePeriodSeconds"),
+        "5",
+        "a longer period does not extend the deadline"
+    );
     let shortened = spec(".metadata.deletionTimestamp");
     assert!(
         shortened < marked,

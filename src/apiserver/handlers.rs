@@ -192,8 +192,11 @@ pub async fn serve(
             let (obj, gone) = api
                 .delete(&res, &version, &req.ctx, ns, &info.name, &opts)
                 .await?;
+            // Upstream answers 202 for a kept object only after `orphanDependents:
+            // false` (kept for compatibility); a terminating pod or namespace is 200.
+            let accepted = !gone && opts.orphan_dependents == Some(false);
             Ok(object_response(
-                if gone { 200 } else { 202 },
+                if accepted { 202 } else { 200 },
                 &obj,
                 &res,
                 &out,

@@ -132,7 +132,10 @@ impl Query {
                 .map(str::to_owned),
             ..Default::default()
         };
-        if self.flag("orphanDependents").unwrap_or(false) && opts.propagation_policy.is_none() {
+        if self.get("orphanDependents").is_some_and(|v| !v.is_empty()) {
+            opts.orphan_dependents = Some(self.flag("orphanDependents")?);
+        }
+        if opts.orphan_dependents == Some(true) && opts.propagation_policy.is_none() {
             opts.propagation_policy = Some("Orphan".into());
         }
         Ok(opts)
@@ -177,12 +180,13 @@ pub fn delete_options_body(mut opts: DeleteOptions, body: &serde_json::Value) ->
     {
         opts.propagation_policy = Some(p.to_owned());
     }
-    if body
+    if let Some(o) = body
         .get("orphanDependents")
         .and_then(serde_json::Value::as_bool)
-        == Some(true)
-        && opts.propagation_policy.is_none()
     {
+        opts.orphan_dependents = Some(o);
+    }
+    if opts.orphan_dependents == Some(true) && opts.propagation_policy.is_none() {
         opts.propagation_policy = Some("Orphan".into());
     }
     if let Some(pre) = body.get("preconditions") {

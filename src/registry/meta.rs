@@ -127,16 +127,25 @@ pub fn now_rfc3339() -> String {
 /// `seconds` from now, as RFC 3339 with second precision: a graceful deletion's
 /// deletionTimestamp.
 pub fn rfc3339_in(seconds: i64) -> String {
-    format_rfc3339(
-        time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds),
-        false,
-    )
+    format_rfc3339(moved(time::OffsetDateTime::now_utc(), seconds), false)
 }
 
 /// The RFC 3339 time `ts` moved by `seconds`; None when `ts` is not RFC 3339.
 pub fn shift_rfc3339(ts: &str, seconds: i64) -> Option<String> {
     let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(format_rfc3339(t + time::Duration::seconds(seconds), false))
+    Some(format_rfc3339(moved(t, seconds), false))
+}
+
+/// `t` moved by `seconds`, saturating at the ends of the years 0..=9999 (a client may
+/// ask for any int64 grace period).
+fn moved(t: time::OffsetDateTime, seconds: i64) -> time::OffsetDateTime {
+    let first = time::macros::datetime!(0000-01-01 00:00:00 UTC);
+    let last = time::macros::datetime!(9999-12-31 23:59:59 UTC);
+    match t.checked_add(time::Duration::seconds(seconds)) {
+        Some(m) => m.clamp(first, last),
+        None if seconds < 0 => first,
+        None => last,
+    }
 }
 
 /// The current time with microseconds (metav1.MicroTime).
@@ -230,6 +239,11 @@ mod tests {
             Some("2026-11-30T09:00:05Z")
         );
         assert_eq!(shift_rfc3339("yesterday", 1), None);
+        assert_eq!(rfc3339_in(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            shift_rfc3339("2026-11-30T00:00:00Z", i64::MIN).as_deref(),
+            Some("0000-01-01T00:00:00Z")
+        );
         assert!(rfc3339_in(30) > now_rfc3339());
     }
 }

@@ -97,6 +97,9 @@ pub struct DeleteOptions {
     pub propagation_policy: Option<String>,
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
+    /// The deprecated `orphanDependents`, as sent: upstream answers 202 instead of
+    /// 200 for an object kept after a request with `orphanDependents: false`.
+    pub orphan_dependents: Option<bool>,
 }
 
 /// A watch event as the API sends it.
@@ -715,7 +718,9 @@ impl Api {
     }
 
     /// Stores an update with compare-and-swap on `expected`; an object whose deletion
-    /// is pending and whose last finalizer went is deleted instead.
+    /// is pending and whose last finalizer went is deleted instead, unless it waits on
+    /// a grace period (upstream's ShouldDeleteDuringUpdate: a terminating pod stays
+    /// through its kubelet's status writes).
     #[allow(
         clippy::too_many_arguments,
         reason = "one CAS write with everything it reports on"
@@ -730,9 +735,15 @@ impl Api {
         new: Value,
         expected: i64,
     ) -> Result<Value, ApiError> {
+        let in_grace = res.strategy.grace_period(old, None).is_some()
+            && meta::metadata(old)
+                .and_then(|m| m.get("deletionGracePeriodSeconds"))
+                .and_then(Value::as_i64)
+                .is_some_and(|g| g > 0);
         if meta::deletion_timestamp(&new).is_some()
             && meta::finalizers(&new).is_empty()
             && !res.strategy.pending_finalization(&new)
+            && !in_grace
         {
             let kv = self
                 .storage
@@ -914,16 +925,18 @@ impl Api {
                     .and_then(Value::as_i64)
                     .filter(|g| *g > 0);
                 match (meta::deletion_timestamp(&obj), marked_with) {
-                    (Some(ts), Some(current)) if period < current => {
-                        let ts = meta::shift_rfc3339(ts, period - current)
-                            .unwrap_or_else(|| meta::rfc3339_in(period));
-                        grace = Some((ts, period));
-                    }
-                    (Some(_), Some(_)) => {
-                        return self
-                            .decode_stored(res, &current, version)
-                            .map(|o| (o, false));
-                    }
+                    (Some(ts), Some(waiting)) => match requested {
+                        Some(p) if p < waiting => {
+                            let ts = meta::shift_rfc3339(ts, p - waiting)
+                                .unwrap_or_else(|| meta::rfc3339_in(p));
+                            grace = Some((ts, p));
+                        }
+                        _ => {
+                            return self
+                                .decode_stored(res, &current, version)
+                                .map(|o| (o, false));
+                        }
+                    },
                     (None, _) if period > 0 => grace = Some((meta::rfc3339_in(period), period)),
                     _ => {}
                 }
@@ -986,8 +999,8 @@ impl Api {
 
     /// DELETE on a collection, as upstream: one consistent list of the selection, then
     /// a delete of each listed object (`--delete-collection-workers` at once, objects
-    /// already gone skipped); answers the list as it was read. The first failure ends
-    /// the call; deletes done before it stay done, as upstream.
+    /// already gone skipped); answers the list as it was read, or the first error once
+    /// every delete has run (none is abandoned midway).
     pub async fn delete_collection(
         &self,
         res: &Resource,
@@ -997,7 +1010,7 @@ impl Api {
         list: &ListOptions,
         opts: &DeleteOptions,
     ) -> Result<ListPage, ApiError> {
-        use futures::stream::{self, StreamExt, TryStreamExt};
+        use futures::stream::{self, StreamExt};
         let page = self.list(res, version, ns, list).await?;
         let workers = self.hooks.config.delete_collection_workers.max(1);
         // Owned names: a stream of futures borrowing the items trips the compiler's
@@ -1021,8 +1034,10 @@ impl Api {
                 }
             })
             .buffer_unordered(workers)
-            .try_collect::<()>()
-            .await?;
+            .collect::<Vec<Result<(), ApiError>>>()
+            .await
+            .into_iter()
+            .collect::<Result<(), ApiError>>()?;
         Ok(ListPage {
             continue_token: String::new(),
             remaining: None,

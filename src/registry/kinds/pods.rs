@@ -1527,7 +1527,8 @@ impl Strategy for Pods {
             return Some(0);
         }
         let period = requested.or_else(|| spec["terminationGracePeriodSeconds"].as_i64());
-        Some(period.unwrap_or(0).max(0))
+        // Negative periods count as 1 s on the delete path, as upstream.
+        Some(period.map_or(0, |p| if p < 0 { 1 } else { p }))
     }
 
     fn decode(&self, obj: Value) -> Result<(Value, Vec<String>), String> {
@@ -2093,6 +2094,12 @@ mod tests {
             "the pod's own period"
         );
         assert_eq!(Pods.grace_period(&p, Some(3)), Some(3), "the requested one");
+        p["spec"]["terminationGracePeriodSeconds"] = json!(-5);
+        assert_eq!(
+            Pods.grace_period(&p, None),
+            Some(1),
+            "negative counts as 1 s"
+        );
         p["status"] = json!({"phase": "Succeeded"});
         assert_eq!(Pods.grace_period(&p, Some(3)), Some(0), "finished");
         assert_eq!(PodTemplates.grace_period(&p, Some(3)), None, "not a pod");
