@@ -18,10 +18,31 @@ use etcd_client::Client;
 
 pub mod kube;
 
-/// Reserves a free loopback port (bind port 0, read it, release it).
+/// A free loopback port for a member to listen on, never handed out twice by this
+/// process. It comes from below the kernel's ephemeral range: a port from port 0 is
+/// free only until the next outgoing connection of any process takes it, and with
+/// many members dialling their peers one did, and a member failed to bind.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
+    use std::collections::BTreeSet;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::Mutex;
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_001));
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(given.len());
+        let port = low + (h.finish() % u64::from(high - low)) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {low}..{high}");
 }
 
 /// Polls `check` until it returns Some or `timeout` passes.
@@ -112,9 +133,17 @@ impl Member {
         connect(&[self.client_url()]).await
     }
 
+    /// The last 30 lines of the member's log, less backtrace frames (a member that
+    /// exited with an error prints one under the error, which must stay in view).
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
+        let frame = |l: &&str| {
+            let t = l.trim_start();
+            t.starts_with("at ")
+                || t.split_once(": ")
+                    .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+        };
+        let lines: Vec<&str> = text.lines().filter(|l| !frame(l)).collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 }
