@@ -406,15 +406,15 @@ async fn delete_collection_deletes_the_selection() {
         cm.metadata.labels = Some([("set".to_owned(), set.to_owned())].into());
         cm
     };
-    for i in 0..40 {
-        api.create(&PostParams::default(), &labelled(&format!("a-{i}"), "a"))
+    for (set, count) in [("a", 40), ("b", 5)] {
+        for i in 0..count {
+            api.create(
+                &PostParams::default(),
+                &labelled(&format!("{set}-{i}"), set),
+            )
             .await
-            .expect("create a");
-    }
-    for i in 0..5 {
-        api.create(&PostParams::default(), &labelled(&format!("b-{i}"), "b"))
-            .await
-            .expect("create b");
+            .expect("create");
+        }
     }
     let mut kept = labelled("a-kept", "a");
     kept.metadata.finalizers = Some(vec!["example.com/keep".into()]);

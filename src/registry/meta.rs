@@ -57,6 +57,15 @@ pub fn deletion_timestamp(obj: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// The grace period a marked object still waits on: its positive
+/// `deletionGracePeriodSeconds` (0 or absent: none).
+pub fn deletion_grace_waiting(obj: &Value) -> Option<i64> {
+    metadata(obj)
+        .and_then(|m| m.get("deletionGracePeriodSeconds"))
+        .and_then(Value::as_i64)
+        .filter(|g| *g > 0)
+}
+
 pub fn labels(obj: &Value) -> Option<&Map<String, Value>> {
     metadata(obj)
         .and_then(|m| m.get("labels"))

@@ -736,10 +736,7 @@ impl Api {
         expected: i64,
     ) -> Result<Value, ApiError> {
         let in_grace = res.strategy.grace_period(old, None).is_some()
-            && meta::metadata(old)
-                .and_then(|m| m.get("deletionGracePeriodSeconds"))
-                .and_then(Value::as_i64)
-                .is_some_and(|g| g > 0);
+            && meta::deletion_grace_waiting(old).is_some();
         if meta::deletion_timestamp(&new).is_some()
             && meta::finalizers(&new).is_empty()
             && !res.strategy.pending_finalization(&new)
@@ -920,11 +917,10 @@ impl Api {
             let requested = opts.grace_period_seconds.map(|g| if g < 0 { 1 } else { g });
             let mut grace: Option<(String, i64)> = None;
             if let Some(period) = res.strategy.grace_period(&obj, requested) {
-                let marked_with = meta::metadata(&obj)
-                    .and_then(|m| m.get("deletionGracePeriodSeconds"))
-                    .and_then(Value::as_i64)
-                    .filter(|g| *g > 0);
-                match (meta::deletion_timestamp(&obj), marked_with) {
+                match (
+                    meta::deletion_timestamp(&obj),
+                    meta::deletion_grace_waiting(&obj),
+                ) {
                     (Some(ts), Some(waiting)) => match requested {
                         Some(p) if p < waiting => {
                             let ts = meta::shift_rfc3339(ts, p - waiting)
