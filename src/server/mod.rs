@@ -6,8 +6,10 @@
 //! servers bind only the listener they are given (tests pass port-0 listeners).
 
 mod authority;
+mod coalesce;
 
 pub use authority::AuthorityFix;
+pub use coalesce::Coalesce;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,7 +146,7 @@ pub async fn serve_with(
         connections.spawn(async move {
             match acceptor {
                 None if repair_authority => {
-                    let io = TokioIo::new(AuthorityFix::new(tcp));
+                    let io = AuthorityFix::new(tcp);
                     serve_connection(
                         io,
                         router,
@@ -157,7 +159,7 @@ pub async fn serve_with(
                 }
                 None => {
                     serve_connection(
-                        TokioIo::new(tcp),
+                        tcp,
                         router,
                         PeerCertificates::default(),
                         remote,
@@ -188,7 +190,7 @@ pub async fn serve_with(
                     let certs = PeerCertificates(Arc::new(certs));
                     if repair_authority {
                         serve_connection(
-                            TokioIo::new(AuthorityFix::new(stream)),
+                            AuthorityFix::new(stream),
                             router,
                             certs,
                             remote,
@@ -197,15 +199,7 @@ pub async fn serve_with(
                         )
                         .await
                     } else {
-                        serve_connection(
-                            TokioIo::new(stream),
-                            router,
-                            certs,
-                            remote,
-                            conn_shutdown,
-                            goaway,
-                        )
-                        .await
+                        serve_connection(stream, router, certs, remote, conn_shutdown, goaway).await
                     }
                 }
             }
@@ -225,8 +219,9 @@ async fn serve_connection<I>(
     mut shutdown: Shutdown,
     goaway_chance: f64,
 ) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let io = TokioIo::new(Coalesce::new(io));
     let goaway = Arc::new(tokio::sync::Notify::new());
     let signal = goaway.clone();
     let draining = shutdown.clone();

@@ -1,0 +1,101 @@
+//! Write coalescing for served connections: the stream under hyper says it has no
+//! vectored writes, so small HTTP/2 frames are copied into one buffer and leave in one
+//! system call.
+//!
+//! Why: h2 writes a DATA frame of 256 bytes or more on a connection with vectored
+//! writes as its own `writev` (head and payload as two slices, nothing buffered after
+//! it); without them the limit is 1 KiB, and smaller frames queue in its 16 KiB buffer
+//! with the frames of other streams. A watch event (a few hundred bytes) delivered
+//! to 100 watch streams over six connections took 100 `writev`s, and as many wake-ups
+//! of the client; with this, about one write per connection (measured: 50,500
+//! `writev` for 50,000 events against 1,700 `write`, watch delivery p50 0.2–0.3 ms
+//! lower on one member). Frames of 1 KiB and more still go out without a copy.
+//!
+//! Invariant: bytes reach the inner stream unchanged and in order; only the
+//! `is_write_vectored` answer differs.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+pub struct Coalesce<S> {
+    inner: S,
+}
+
+impl<S> Coalesce<S> {
+    pub fn new(inner: S) -> Self {
+        Coalesce { inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    /// The point of this type: writers buffer small pieces instead of chaining them.
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn passes_bytes_through_and_asks_for_flat_writes() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        let mut conn = Coalesce::new(near);
+        assert!(!conn.is_write_vectored());
+        let slices = [IoSlice::new(b"frame head "), IoSlice::new(b"and payload")];
+        let n = conn.write_vectored(&slices).await.expect("write");
+        assert!(n > 0);
+        conn.write_all(&b"frame head and payload!"[n..])
+            .await
+            .expect("write the rest");
+        conn.shutdown().await.expect("shutdown");
+        let mut got = Vec::new();
+        far.read_to_end(&mut got).await.expect("read");
+        assert_eq!(got, b"frame head and payload!");
+
+        far.write_all(b"reply").await.expect("write back");
+        drop(far);
+        let mut back = Vec::new();
+        conn.read_to_end(&mut back).await.expect("read back");
+        assert_eq!(back, b"reply");
+    }
+}
