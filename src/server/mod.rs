@@ -9,7 +9,7 @@ mod authority;
 mod coalesce;
 
 pub use authority::AuthorityFix;
-pub use coalesce::Coalesce;
+use coalesce::Coalesce;
 
 use std::sync::Arc;
 use std::time::Duration;
