@@ -100,9 +100,14 @@ mod tests {
             .expect("write the rest");
         conn.flush().await.expect("flush");
         let mut flushed = vec![0u8; 23];
-        far.read_exact(&mut flushed)
-            .await
-            .expect("read after flush");
+        // Bytes still in the buffer would leave this read waiting: fail instead.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            far.read_exact(&mut flushed),
+        )
+        .await
+        .expect("a flush delivers what was written")
+        .expect("read after flush");
         assert_eq!(flushed, b"frame head and payload!");
         conn.write_all(b" end").await.expect("write");
         conn.shutdown().await.expect("shutdown");
