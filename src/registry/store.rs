@@ -735,12 +735,14 @@ impl Api {
         new: Value,
         expected: i64,
     ) -> Result<Value, ApiError> {
-        let in_grace = res.strategy.grace_period(old, None).is_some()
-            && meta::deletion_grace_waiting(old).is_some();
+        let in_grace = || {
+            meta::deletion_grace_waiting(old).is_some()
+                && res.strategy.grace_period(old, None).is_some()
+        };
         if meta::deletion_timestamp(&new).is_some()
             && meta::finalizers(&new).is_empty()
             && !res.strategy.pending_finalization(&new)
-            && !in_grace
+            && !in_grace()
         {
             let kv = self
                 .storage

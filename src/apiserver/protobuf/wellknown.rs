@@ -16,10 +16,8 @@ pub fn format_time(seconds: i64, nanos: i32, micro: bool) -> Result<String, Erro
     if !(0..=9999).contains(&t.year()) {
         return Err(Error::malformed("time year outside of range [0,9999]"));
     }
-    let n = u32::try_from(nanos.clamp(0, 999_999_999)).unwrap_or(0);
-    let t = t
-        .replace_nanosecond(n)
-        .map_err(|_| Error::malformed(format!("nanoseconds {nanos} out of range")))?;
+    // Within the second, so the year stays in range.
+    let t = t + time::Duration::nanoseconds(i64::from(nanos.clamp(0, 999_999_999)));
     Ok(crate::registry::meta::format_rfc3339(t, micro))
 }
 
