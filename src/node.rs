@@ -25,11 +25,12 @@ use crate::raft::network::{Network, PeerClients};
 use crate::raft::peer::PeerService;
 use crate::raft::proposer::{Proposer, ProposerOptions, Route};
 use crate::raft::state_machine::StateMachine;
+use crate::raft::stream::StreamServer;
 use crate::raft::wal::WalOptions;
 use crate::raft::{Member, NodeId, Raft};
 use crate::server::{self, Shutdown, ShutdownTrigger};
 use crate::store::{self, Handler, LeaderCall, LeaderReply, Store, StoreOptions};
-use crate::tls::{self, ClientAuth, Connector};
+use crate::tls::{self, ClientAuth};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -294,7 +295,7 @@ impl Node {
         let (peer_server_tls, peer_client_tls) = peer_tls(&config.peer_tls)?;
         let client_server_tls = client_tls(&config.client_tls)?;
         let fault = FaultSwitch::default();
-        let peers = PeerClients::new(Connector::new(peer_client_tls), fault.clone());
+        let peers = PeerClients::new(peer_client_tls, fault.clone());
 
         // Bind first: a member whose ports are taken must not touch its data.
         let client_listeners = bind_all(&config.listen_client, listeners.client).await?;
@@ -425,11 +426,11 @@ impl Node {
         let mut tasks = Vec::new();
         let mut peer_tasks = Vec::new();
         let peer_router = tonic::service::Routes::new(PeerService::new(
-            raft.clone(),
             Arc::new(Handler::new(store.clone())),
             fault.clone(),
         ))
-        .into_axum_router();
+        .into_axum_router()
+        .merge(StreamServer::new(raft.clone(), fault.clone(), peer_shutdown.clone()).router());
         let mut peer_addrs = Vec::new();
         for l in peer_listeners {
             peer_addrs.push(

@@ -167,6 +167,15 @@ impl Connector {
             tls: tls.map(TlsConnector::from),
         }
     }
+
+    /// As [`Connector::new`], offering HTTP/1.1 instead of HTTP/2 in ALPN.
+    pub fn http1(tls: Option<Arc<ClientConfig>>) -> Self {
+        Connector::new(tls.map(|c| {
+            let mut c = (*c).clone();
+            c.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Arc::new(c)
+        }))
+    }
 }
 
 /// A connection made by [`Connector`].

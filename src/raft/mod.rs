@@ -13,6 +13,7 @@ pub mod peer;
 pub mod proposer;
 pub mod proto;
 pub mod state_machine;
+pub mod stream;
 pub mod wal;
 
 use std::fmt;

@@ -1,11 +1,12 @@
-//! The client side of the peer port: openraft's `RaftNetworkFactory` over the peer
-//! gRPC service, and a `PeerClients` cache used by the store to forward proposals and
-//! leader-only calls.
+//! The client side of the peer port: openraft's `RaftNetworkFactory`, each connection
+//! its own raft stream (see `stream`), and a `PeerClients` cache of gRPC channels used
+//! by the store to forward proposals and leader-only calls.
 //!
-//! Invariant: one HTTP/2 connection per peer URL, shared by Raft replication and
-//! forwarding; an unreachable peer is reported as `Unreachable` so openraft backs off
-//! instead of spinning; with a `Durability` set, no AppendEntries tells a follower a
-//! commit index beyond what this member has synced (see `log_store`).
+//! Invariant: one HTTP/2 connection per peer URL for forwarding and calls, one raft
+//! stream per replication target; an unreachable peer is reported as `Unreachable` so
+//! openraft backs off instead of spinning; with a `Durability` set, no AppendEntries
+//! tells a follower a commit index beyond what this member has synced (see
+//! `log_store`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use rustls::ClientConfig;
 use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
 
@@ -28,6 +30,7 @@ use super::log_store::Durability;
 use super::peer::{decode, encode, ForwardError, MAX_PEER_MESSAGE};
 use super::proto::peer_client::PeerClient as GrpcClient;
 use super::proto::Frame;
+use super::stream::{Kind, RaftStream};
 use super::{Member, NodeId, Proposal, ProposalResult, TypeConfig};
 use crate::tls::Connector;
 
@@ -47,15 +50,19 @@ pub enum PeerError {
 /// Cached connections to peers, keyed by peer URL.
 #[derive(Clone)]
 pub struct PeerClients {
+    /// HTTP/2 for the gRPC channels.
     connector: Connector,
+    /// HTTP/1.1 for raft streams, which upgrade from an HTTP/1.1 request.
+    stream_connector: Connector,
     fault: FaultSwitch,
     channels: Arc<Mutex<HashMap<String, GrpcClient<Channel>>>>,
 }
 
 impl PeerClients {
-    pub fn new(connector: Connector, fault: FaultSwitch) -> Self {
+    pub fn new(tls: Option<Arc<ClientConfig>>, fault: FaultSwitch) -> Self {
         PeerClients {
-            connector,
+            connector: Connector::new(tls.clone()),
+            stream_connector: Connector::http1(tls),
             fault,
             channels: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -68,6 +75,7 @@ impl PeerClients {
             return Ok(PeerClient {
                 url: url.to_owned(),
                 grpc: grpc.clone(),
+                stream_connector: self.stream_connector.clone(),
                 fault: self.fault.clone(),
             });
         }
@@ -90,6 +98,7 @@ impl PeerClients {
         Ok(PeerClient {
             url: url.to_owned(),
             grpc,
+            stream_connector: self.stream_connector.clone(),
             fault: self.fault.clone(),
         })
     }
@@ -109,6 +118,7 @@ impl PeerClients {
 pub struct PeerClient {
     url: String,
     grpc: GrpcClient<Channel>,
+    stream_connector: Connector,
     fault: FaultSwitch,
 }
 
@@ -121,6 +131,15 @@ type Call =
 impl PeerClient {
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// A new stream for Raft's own messages to this peer (connected on first use).
+    pub fn raft_stream(&self) -> RaftStream {
+        RaftStream::new(
+            self.url.clone(),
+            self.stream_connector.clone(),
+            self.fault.clone(),
+        )
     }
 
     async fn round_trip<T: DeserializeOwned>(
@@ -232,10 +251,10 @@ impl Network {
     }
 }
 
-/// openraft's connection to one target member.
+/// openraft's connection to one target member: its own raft stream.
 pub struct Connection {
     target: NodeId,
-    client: Result<PeerClient, String>,
+    stream: Result<RaftStream, String>,
     durability: Option<Durability>,
 }
 
@@ -245,7 +264,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &Member) -> Connection {
         Connection {
             target,
-            client: self.clients.member(node).map_err(|e| e.to_string()),
+            stream: self
+                .clients
+                .member(node)
+                .map(|c| c.raft_stream())
+                .map_err(|e| e.to_string()),
             durability: self.durability.clone(),
         }
     }
@@ -253,8 +276,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
 impl Connection {
     async fn send<Req, Resp, E>(
-        &self,
-        call: Call,
+        &mut self,
+        kind: Kind,
         rpc: &Req,
         option: &RPCOption,
     ) -> Result<Resp, RPCError<NodeId, Member, E>>
@@ -263,21 +286,20 @@ impl Connection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let client = self.client.as_ref().map_err(|e| {
+        let stream = self.stream.as_mut().map_err(|e| {
             RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e.clone())))
         })?;
-        let payload = encode(rpc).map_err(|s| RPCError::Network(NetworkError::new(&s)))?;
-        let res: Result<Resp, E> = client
-            .round_trip(call, payload, option.hard_ttl())
-            .await
-            .map_err(|e| match e {
-                PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
-                other => RPCError::Network(NetworkError::new(&other)),
-            })?;
+        let res: Result<Resp, E> =
+            stream
+                .request(kind, rpc, option.hard_ttl())
+                .await
+                .map_err(|e| match e {
+                    PeerError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                    other => RPCError::Network(NetworkError::new(&other)),
+                })?;
         res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
-
 impl RaftNetwork<TypeConfig> for Connection {
     async fn append_entries(
         &mut self,
@@ -300,12 +322,7 @@ impl RaftNetwork<TypeConfig> for Connection {
                 }
             }
         }
-        self.send(
-            |mut c, r| Box::pin(async move { c.append(r).await }),
-            &rpc,
-            &option,
-        )
-        .await
+        self.send(Kind::AppendEntries, &rpc, &option).await
     }
 
     async fn install_snapshot(
@@ -316,12 +333,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        self.send(
-            |mut c, r| Box::pin(async move { c.install_snapshot(r).await }),
-            &rpc,
-            &option,
-        )
-        .await
+        self.send(Kind::InstallSnapshot, &rpc, &option).await
     }
 
     async fn vote(
@@ -329,12 +341,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
-        self.send(
-            |mut c, r| Box::pin(async move { c.vote(r).await }),
-            &rpc,
-            &option,
-        )
-        .await
+        self.send(Kind::Vote, &rpc, &option).await
     }
 
     fn backoff(&self) -> Backoff {

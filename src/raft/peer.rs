@@ -1,9 +1,9 @@
-//! The peer service (server side of the peer port): openraft's AppendEntries, Vote and
-//! InstallSnapshot, plus forwarded client proposals and leader-only calls relayed by
-//! followers.
+//! The peer gRPC service (server side of the peer port): client proposals forwarded
+//! and leader-only calls relayed by followers. Raft's own messages travel on raft
+//! streams instead (see `stream`).
 //!
-//! Invariant: the protobuf layer only frames bytes; payloads are bincode-encoded Raft
-//! and kuberaft messages, decoded here and nowhere else on the server side.
+//! Invariant: the protobuf layer only frames bytes; payloads are bincode-encoded
+//! kuberaft messages, with the one encoding defined here.
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use super::fault::FaultSwitch;
 use super::proto::peer_server::{Peer, PeerServer};
 use super::proto::Frame;
-use super::{NodeId, Proposal, ProposalResult, Raft};
+use super::{NodeId, Proposal, ProposalResult};
 
 /// Why the leader could not take a forwarded proposal or call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -57,26 +57,17 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Status> {
         .map_err(|e| Status::invalid_argument(format!("malformed peer message: {e}")))
 }
 
-/// The tonic service over a Raft instance and the store's handler.
+/// The tonic service over the store's handler.
 pub struct PeerService {
-    raft: Raft,
     handler: Arc<dyn PeerHandler>,
     fault: FaultSwitch,
 }
 
 impl PeerService {
-    pub fn new(
-        raft: Raft,
-        handler: Arc<dyn PeerHandler>,
-        fault: FaultSwitch,
-    ) -> PeerServer<PeerService> {
-        PeerServer::new(PeerService {
-            raft,
-            handler,
-            fault,
-        })
-        .max_decoding_message_size(MAX_PEER_MESSAGE)
-        .max_encoding_message_size(MAX_PEER_MESSAGE)
+    pub fn new(handler: Arc<dyn PeerHandler>, fault: FaultSwitch) -> PeerServer<PeerService> {
+        PeerServer::new(PeerService { handler, fault })
+            .max_decoding_message_size(MAX_PEER_MESSAGE)
+            .max_encoding_message_size(MAX_PEER_MESSAGE)
     }
 
     fn check_fault(&self) -> Result<(), Status> {
@@ -94,33 +85,6 @@ pub const MAX_PEER_MESSAGE: usize = 256 << 20;
 
 #[tonic::async_trait]
 impl Peer for PeerService {
-    async fn append(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
-        self.check_fault()?;
-        let rpc = decode(&req.get_ref().payload)?;
-        let res = self.raft.append_entries(rpc).await;
-        Ok(Response::new(Frame {
-            payload: encode(&res)?,
-        }))
-    }
-
-    async fn vote(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
-        self.check_fault()?;
-        let rpc = decode(&req.get_ref().payload)?;
-        let res = self.raft.vote(rpc).await;
-        Ok(Response::new(Frame {
-            payload: encode(&res)?,
-        }))
-    }
-
-    async fn install_snapshot(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
-        self.check_fault()?;
-        let rpc = decode(&req.get_ref().payload)?;
-        let res = self.raft.install_snapshot(rpc).await;
-        Ok(Response::new(Frame {
-            payload: encode(&res)?,
-        }))
-    }
-
     async fn forward(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
         self.check_fault()?;
         let proposal: Proposal = decode(&req.get_ref().payload)?;

@@ -1,0 +1,542 @@
+//! Raft's own messages (AppendEntries, Vote, InstallSnapshot) over one long-lived
+//! stream per sender and target, as etcd's rafthttp streams them: an HTTP/1.1 upgrade
+//! on the peer port's `/raft/stream`, then length-prefixed bincode frames, one request
+//! and its answer at a time.
+//!
+//! A gRPC call costs a hop through tonic's buffer task and hyper's connection task on
+//! each side, HTTP/2 framing and a spawned task per stream; openraft sends one message
+//! at a time per follower, so a plain request/response stream owned by the sending
+//! task carries the same traffic with none of that.
+//!
+//! Frames: a request is `len: u32 BE | kind: u8 | bincode body` (`len` counts kind and
+//! body), an answer `len: u32 BE | bincode body`, where the body is openraft's
+//! `Result<Response, RaftError>`. Neither may exceed [`MAX_PEER_MESSAGE`].
+//!
+//! Invariants: a stream has at most one request in flight, and any error or timeout
+//! drops it, so a late answer is never taken for the next request's; a member whose
+//! peer port is shutting down, or which fault injection isolates, closes its streams
+//! and refuses new ones.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+use super::fault::FaultSwitch;
+use super::network::PeerError;
+use super::peer::{decode, MAX_PEER_MESSAGE};
+use super::Raft;
+use crate::server::Shutdown;
+use crate::tls::{Connector, MaybeTlsStream};
+
+/// The path a sender upgrades on.
+pub const PATH: &str = "/raft/stream";
+/// The protocol named in `Upgrade:`; a new frame layout gets a new name.
+const PROTOCOL: &str = "kuberaft-raft/1";
+/// Read buffer of each end of a stream: a typical AppendEntries in one read.
+const READ_BUFFER: usize = 64 << 10;
+
+/// What a request frame carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    AppendEntries = 1,
+    Vote = 2,
+    InstallSnapshot = 3,
+}
+
+impl Kind {
+    fn from_byte(b: u8) -> Option<Kind> {
+        match b {
+            1 => Some(Kind::AppendEntries),
+            2 => Some(Kind::Vote),
+            3 => Some(Kind::InstallSnapshot),
+            _ => None,
+        }
+    }
+}
+
+/// Encodes `value` as one frame, behind `header` zeroed bytes that the caller fills.
+fn frame<T: Serialize>(header: usize, value: &T) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; header];
+    bincode::serde::encode_into_std_write(value, &mut buf, bincode::config::standard())
+        .map_err(|e| format!("encoding peer message: {e}"))?;
+    let len = u32::try_from(buf.len() - 4)
+        .ok()
+        .filter(|&n| n as usize <= MAX_PEER_MESSAGE)
+        .ok_or_else(|| format!("peer message of {} bytes is too large", buf.len()))?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf)
+}
+
+/// Reads one frame's `len` bytes; `None` on a clean end of stream before it.
+async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_PEER_MESSAGE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("peer frame of {len} bytes exceeds the limit of {MAX_PEER_MESSAGE}"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await?;
+    Ok(Some(body))
+}
+
+/// The sending side: one per openraft connection (one replication stream or one
+/// election's vote), connecting lazily and again after any failure.
+pub struct RaftStream {
+    url: String,
+    connector: Connector,
+    fault: FaultSwitch,
+    /// Reads are buffered; each frame is written whole, in one call.
+    io: Option<BufReader<MaybeTlsStream>>,
+}
+
+impl RaftStream {
+    pub fn new(url: String, connector: Connector, fault: FaultSwitch) -> Self {
+        RaftStream {
+            url,
+            connector,
+            fault,
+            io: None,
+        }
+    }
+
+    /// Sends `rpc` and decodes the answer, all within `timeout`.
+    pub async fn request<Req: Serialize, Resp: DeserializeOwned>(
+        &mut self,
+        kind: Kind,
+        rpc: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PeerError> {
+        if self.fault.isolated() {
+            self.io = None;
+            return Err(self.unreachable("peer traffic is blocked by fault injection".into()));
+        }
+        let mut request = frame(5, rpc).map_err(|m| self.failed(m))?;
+        request[4] = kind as u8;
+        let started = Instant::now();
+        let answer = match tokio::time::timeout(timeout, self.exchange(&request)).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => {
+                self.io = None;
+                return Err(e);
+            }
+            Err(_) => {
+                self.io = None;
+                return Err(PeerError::Timeout {
+                    url: self.url.clone(),
+                    timeout,
+                });
+            }
+        };
+        metrics::histogram!("etcd_network_peer_round_trip_time_seconds", "To" => self.url.clone())
+            .record(started.elapsed().as_secs_f64());
+        decode(&answer).map_err(|status| {
+            self.io = None;
+            self.failed(status.message().to_owned())
+        })
+    }
+
+    /// Writes the request and reads its answer. A stream that was idle may have been
+    /// closed by a restarted peer: a failure on a reused stream is retried once on a
+    /// new one (Raft messages may be delivered twice).
+    async fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, PeerError> {
+        let reused = self.io.is_some();
+        match self.exchange_once(request).await {
+            Err(e) if reused => {
+                tracing::debug!(peer = %self.url, error = %e, "raft stream broke; reconnecting");
+                self.io = None;
+                self.exchange_once(request).await
+            }
+            other => other,
+        }
+    }
+
+    async fn exchange_once(&mut self, request: &[u8]) -> Result<Vec<u8>, PeerError> {
+        if self.io.is_none() {
+            self.io = Some(self.connect().await?);
+        }
+        let Some(io) = self.io.as_mut() else {
+            return Err(self.unreachable("no stream".into()));
+        };
+        let sent = async {
+            io.get_mut().write_all(request).await?;
+            io.get_mut().flush().await?;
+            read_frame(io).await
+        }
+        .await;
+        match sent {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(self.unreachable("peer closed the raft stream".into())),
+            Err(e) => Err(self.unreachable(e.to_string())),
+        }
+    }
+
+    /// Connects (TLS for `https://`) and upgrades to the frame protocol.
+    async fn connect(&self) -> Result<BufReader<MaybeTlsStream>, PeerError> {
+        let uri: http::Uri = self
+            .url
+            .parse()
+            .map_err(|e| self.failed(format!("invalid peer URL: {e}")))?;
+        let host = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let io = tower::ServiceExt::oneshot(self.connector.clone(), uri)
+            .await
+            .map_err(|e| self.unreachable(e.to_string()))?
+            .into_inner();
+        let mut io = BufReader::with_capacity(READ_BUFFER, io);
+        let hello = format!(
+            "GET {PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: {PROTOCOL}\r\n\r\n"
+        );
+        let answer = async {
+            io.get_mut().write_all(hello.as_bytes()).await?;
+            io.get_mut().flush().await?;
+            read_head(&mut io).await
+        }
+        .await
+        .map_err(|e| self.unreachable(e.to_string()))?;
+        if !answer.starts_with("HTTP/1.1 101") {
+            let status = answer.lines().next().unwrap_or_default().to_owned();
+            return Err(self.failed(format!("raft stream refused: {status}")));
+        }
+        Ok(io)
+    }
+
+    fn unreachable(&self, message: String) -> PeerError {
+        PeerError::Unreachable {
+            url: self.url.clone(),
+            message,
+        }
+    }
+
+    fn failed(&self, message: String) -> PeerError {
+        PeerError::Failed {
+            url: self.url.clone(),
+            message,
+        }
+    }
+}
+
+/// Reads an HTTP response head (through the empty line), at most 8 KiB.
+async fn read_head<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<String> {
+    let mut head = Vec::new();
+    loop {
+        let before = head.len();
+        let n = r.read_until(b'\n', &mut head).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "peer closed the connection during the raft stream upgrade",
+            ));
+        }
+        if head.len() > 8 << 10 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "oversized answer to the raft stream upgrade",
+            ));
+        }
+        if matches!(&head[before..], b"\r\n" | b"\n") {
+            return Ok(String::from_utf8_lossy(&head).into_owned());
+        }
+    }
+}
+
+/// The receiving side, mounted on the peer port's router.
+#[derive(Clone)]
+pub struct StreamServer {
+    raft: Raft,
+    fault: FaultSwitch,
+    shutdown: Shutdown,
+}
+
+impl StreamServer {
+    pub fn new(raft: Raft, fault: FaultSwitch, shutdown: Shutdown) -> Self {
+        StreamServer {
+            raft,
+            fault,
+            shutdown,
+        }
+    }
+
+    /// The route that upgrades a request to a raft stream.
+    pub fn router(self) -> axum::Router {
+        axum::Router::new()
+            .route(PATH, axum::routing::get(upgrade))
+            .with_state(Arc::new(self))
+    }
+
+    /// Answers frames until the sender closes, a frame is malformed, or this member
+    /// stops or is isolated.
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(&self, io: S) {
+        let mut io = BufReader::with_capacity(READ_BUFFER, io);
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let request = tokio::select! {
+                r = read_frame(&mut io) => r,
+                _ = shutdown.wait() => return,
+            };
+            let body = match request {
+                Ok(Some(body)) => body,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "raft stream read failed");
+                    return;
+                }
+            };
+            if self.fault.isolated() {
+                return;
+            }
+            let answer = tokio::select! {
+                a = self.answer(&body) => a,
+                _ = shutdown.wait() => return,
+            };
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    tracing::warn!(error = %e, "closing a raft stream");
+                    return;
+                }
+            };
+            if let Err(e) = async {
+                io.get_mut().write_all(&answer).await?;
+                io.get_mut().flush().await
+            }
+            .await
+            {
+                tracing::debug!(error = %e, "raft stream write failed");
+                return;
+            }
+        }
+    }
+
+    /// Hands one request to openraft and frames its answer.
+    async fn answer(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+        let (&kind, rpc) = body.split_first().ok_or("empty raft frame")?;
+        let malformed = |s: tonic::Status| s.message().to_owned();
+        match Kind::from_byte(kind) {
+            Some(Kind::AppendEntries) => {
+                let res = self
+                    .raft
+                    .append_entries(decode(rpc).map_err(malformed)?)
+                    .await;
+                frame(4, &res)
+            }
+            Some(Kind::Vote) => frame(4, &self.raft.vote(decode(rpc).map_err(malformed)?).await),
+            Some(Kind::InstallSnapshot) => {
+                let res = self
+                    .raft
+                    .install_snapshot(decode(rpc).map_err(malformed)?)
+                    .await;
+                frame(4, &res)
+            }
+            None => Err(format!("unknown raft frame kind {kind}")),
+        }
+    }
+}
+
+/// `GET /raft/stream` with `Upgrade: kuberaft-raft/1`: 101, then frames.
+async fn upgrade(State(server): State<Arc<StreamServer>>, mut req: Request) -> Response {
+    let wanted = req
+        .headers()
+        .get(http::header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(PROTOCOL.as_bytes()));
+    if !wanted {
+        return (
+            http::StatusCode::BAD_REQUEST,
+            format!("expected Upgrade: {PROTOCOL}"),
+        )
+            .into_response();
+    }
+    if server.fault.isolated() || server.shutdown.is_triggered() {
+        return (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "peer traffic is not served",
+        )
+            .into_response();
+    }
+    let pending = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match pending.await {
+            Ok(upgraded) => server.serve(TokioIo::new(upgraded)).await,
+            Err(e) => tracing::debug!(error = %e, "raft stream upgrade failed"),
+        }
+    });
+    (
+        http::StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (http::header::CONNECTION, "Upgrade"),
+            (http::header::UPGRADE, PROTOCOL),
+        ],
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::BufReader;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    const SHORT: Duration = Duration::from_secs(5);
+
+    /// A peer that upgrades, then answers each request frame with its body's length,
+    /// closing every connection after `per_conn` answers (never, if 0, it answers
+    /// nothing and holds the connection). Counts connections.
+    async fn fake_peer(per_conn: usize, status: &'static str) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let conns = Arc::new(AtomicUsize::new(0));
+        let counter = conns.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut io = BufReader::new(tcp);
+                    let head = read_head(&mut io).await.expect("request head");
+                    assert!(head.starts_with("GET /raft/stream HTTP/1.1\r\n"), "{head}");
+                    assert!(head.contains("Upgrade: kuberaft-raft/1\r\n"), "{head}");
+                    let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+                    io.get_mut()
+                        .write_all(answer.as_bytes())
+                        .await
+                        .expect("write");
+                    if per_conn == 0 {
+                        std::future::pending::<()>().await;
+                    }
+                    for _ in 0..per_conn {
+                        let Ok(Some(body)) = read_frame(&mut io).await else {
+                            return;
+                        };
+                        let answer: Result<u64, String> = Ok(body.len() as u64);
+                        let bytes = frame(4, &answer).expect("frame");
+                        io.get_mut().write_all(&bytes).await.expect("write");
+                    }
+                });
+            }
+        });
+        (url, conns)
+    }
+
+    fn stream(url: &str) -> RaftStream {
+        RaftStream::new(
+            url.to_owned(),
+            Connector::http1(None),
+            FaultSwitch::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn requests_reuse_one_stream() {
+        let (url, conns) = fake_peer(100, "101 Switching Protocols").await;
+        let mut s = stream(&url);
+        for n in 0..3u64 {
+            let got: Result<u64, String> = s.request(Kind::Vote, &n, SHORT).await.expect("answer");
+            // kind byte + one-byte bincode varint
+            assert_eq!(got, Ok(2));
+        }
+        assert_eq!(conns.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stream_the_peer_closed_is_replaced_within_the_request() {
+        let (url, conns) = fake_peer(1, "101 Switching Protocols").await;
+        let mut s = stream(&url);
+        for _ in 0..3 {
+            let got: Result<u64, String> = s
+                .request(Kind::AppendEntries, &"x".repeat(300), SHORT)
+                .await
+                .expect("answer");
+            // kind byte + three-byte bincode length + the string
+            assert_eq!(got, Ok(1 + 3 + 300));
+        }
+        assert_eq!(conns.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_upgrade_is_a_clear_error() {
+        let (url, _) = fake_peer(1, "404 Not Found").await;
+        let err = stream(&url)
+            .request::<_, Result<u64, String>>(Kind::Vote, &1u64, SHORT)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(&err, PeerError::Failed { message, .. } if message == "raft stream refused: HTTP/1.1 404 Not Found"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_times_out_and_the_stream_is_dropped() {
+        let (url, conns) = fake_peer(0, "101 Switching Protocols").await;
+        let mut s = stream(&url);
+        for attempt in 1..=2 {
+            let err = s
+                .request::<_, Result<u64, String>>(Kind::Vote, &1u64, Duration::from_millis(200))
+                .await
+                .expect_err("no answer");
+            assert!(matches!(err, PeerError::Timeout { .. }), "{err}");
+            assert!(s.io.is_none());
+            assert_eq!(conns.load(Ordering::SeqCst), attempt);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_or_isolated_peer_is_unreachable() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        drop(listener);
+        let err = stream(&url)
+            .request::<_, Result<u64, String>>(Kind::Vote, &1u64, SHORT)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, PeerError::Unreachable { .. }), "{err}");
+
+        let (url, conns) = fake_peer(100, "101 Switching Protocols").await;
+        let fault = FaultSwitch::default();
+        let mut s = RaftStream::new(url, Connector::http1(None), fault.clone());
+        fault.set_isolated(true);
+        let err = s
+            .request::<_, Result<u64, String>>(Kind::Vote, &1u64, SHORT)
+            .await
+            .expect_err("isolated");
+        assert!(matches!(err, PeerError::Unreachable { .. }), "{err}");
+        assert_eq!(conns.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn frames_over_the_limit_are_refused_before_reading_them() {
+        let mut header = ((MAX_PEER_MESSAGE + 1) as u32).to_be_bytes().to_vec();
+        header.extend_from_slice(b"more");
+        let err = read_frame(&mut header.as_slice())
+            .await
+            .expect_err("oversized");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("exceeds the limit"), "{err}");
+
+        let empty: &[u8] = &[];
+        assert!(read_frame(&mut { empty })
+            .await
+            .expect("clean end")
+            .is_none());
+        let cut: &[u8] = &[0, 0, 0, 9, 1];
+        assert!(read_frame(&mut { cut }).await.is_err());
+    }
+}
