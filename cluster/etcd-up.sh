@@ -19,14 +19,16 @@ MEMBERS=3
 
 die() { echo "etcd-up: $*" >&2; exit 1; }
 
-# Prints a loopback TCP port that nothing listens on and that is not in $TAKEN.
+# Prints a loopback TCP port that no socket uses and that is not in $TAKEN.
 TAKEN=" "
 free_port() {
   local port
   for _ in $(seq 1 200); do
     port=$(( 20000 + RANDOM % 40000 ))
     [[ $TAKEN == *" $port "* ]] && continue
-    if [[ -z $(ss -Htln "sport = :$port" 2>/dev/null) ]]; then
+    # Any socket on the port (a listener, or a client connection in TIME_WAIT) makes
+    # a later bind fail.
+    if [[ -z $(ss -Htan "sport = :$port" 2>/dev/null) ]]; then
       TAKEN+="$port "
       echo "$port"
       return 0

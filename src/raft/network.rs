@@ -30,7 +30,7 @@ use super::log_store::Durability;
 use super::peer::{decode, encode, ForwardError, MAX_PEER_MESSAGE};
 use super::proto::peer_client::PeerClient as GrpcClient;
 use super::proto::Frame;
-use super::stream::{Kind, RaftStream};
+use super::stream::{IdleStreams, Kind, RaftStream};
 use super::{Member, NodeId, Proposal, ProposalResult, TypeConfig};
 use crate::tls::Connector;
 
@@ -56,6 +56,7 @@ pub struct PeerClients {
     stream_connector: Connector,
     fault: FaultSwitch,
     channels: Arc<Mutex<HashMap<String, GrpcClient<Channel>>>>,
+    idle: IdleStreams,
 }
 
 impl PeerClients {
@@ -65,6 +66,7 @@ impl PeerClients {
             stream_connector: Connector::http1(tls),
             fault,
             channels: Arc::new(Mutex::new(HashMap::new())),
+            idle: IdleStreams::default(),
         }
     }
 
@@ -76,6 +78,7 @@ impl PeerClients {
                 url: url.to_owned(),
                 grpc: grpc.clone(),
                 stream_connector: self.stream_connector.clone(),
+                idle: self.idle.clone(),
                 fault: self.fault.clone(),
             });
         }
@@ -99,6 +102,7 @@ impl PeerClients {
             url: url.to_owned(),
             grpc,
             stream_connector: self.stream_connector.clone(),
+            idle: self.idle.clone(),
             fault: self.fault.clone(),
         })
     }
@@ -119,6 +123,7 @@ pub struct PeerClient {
     url: String,
     grpc: GrpcClient<Channel>,
     stream_connector: Connector,
+    idle: IdleStreams,
     fault: FaultSwitch,
 }
 
@@ -133,13 +138,21 @@ impl PeerClient {
         &self.url
     }
 
-    /// A new stream for Raft's own messages to this peer (connected on first use).
+    /// A stream for Raft's own messages to this peer: an idle one, or a new one that
+    /// connects on first use.
     pub fn raft_stream(&self) -> RaftStream {
-        RaftStream::new(
-            self.url.clone(),
-            self.stream_connector.clone(),
-            self.fault.clone(),
-        )
+        self.idle.take(&self.url).unwrap_or_else(|| {
+            RaftStream::new(
+                self.url.clone(),
+                self.stream_connector.clone(),
+                self.fault.clone(),
+            )
+        })
+    }
+
+    /// Gives back a stream taken with [`PeerClient::raft_stream`] for reuse.
+    pub fn release(&self, stream: RaftStream) {
+        self.idle.put(stream);
     }
 
     async fn round_trip<T: DeserializeOwned>(
@@ -251,11 +264,22 @@ impl Network {
     }
 }
 
-/// openraft's connection to one target member: its own raft stream.
+/// openraft's connection to one target member. It takes a raft stream on first use
+/// and gives it back when dropped: a replication connection holds one for its life,
+/// the short-lived ones (a heartbeat round, a vote) borrow an idle one.
 pub struct Connection {
     target: NodeId,
-    stream: Result<RaftStream, String>,
+    peer: Result<PeerClient, String>,
+    stream: Option<RaftStream>,
     durability: Option<Durability>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let (Ok(peer), Some(stream)) = (&self.peer, self.stream.take()) {
+            peer.release(stream);
+        }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -264,11 +288,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &Member) -> Connection {
         Connection {
             target,
-            stream: self
-                .clients
-                .member(node)
-                .map(|c| c.raft_stream())
-                .map_err(|e| e.to_string()),
+            peer: self.clients.member(node).map_err(|e| e.to_string()),
+            stream: None,
             durability: self.durability.clone(),
         }
     }
@@ -286,9 +307,10 @@ impl Connection {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let stream = self.stream.as_mut().map_err(|e| {
+        let peer = self.peer.as_ref().map_err(|e| {
             RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e.clone())))
         })?;
+        let stream = self.stream.get_or_insert_with(|| peer.raft_stream());
         let res: Result<Resp, E> =
             stream
                 .request(kind, rpc, option.hard_ttl())

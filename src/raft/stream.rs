@@ -17,7 +17,8 @@
 //! peer port is shutting down, or which fault injection isolates, closes its streams
 //! and refuses new ones.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -112,6 +113,12 @@ impl RaftStream {
             fault,
             io: None,
         }
+    }
+
+    /// True while the stream holds a live connection (it has answered, and nothing
+    /// failed since).
+    pub fn is_connected(&self) -> bool {
+        self.io.is_some()
     }
 
     /// Sends `rpc` and decodes the answer, all within `timeout`.
@@ -228,6 +235,37 @@ impl RaftStream {
         PeerError::Failed {
             url: self.url.clone(),
             message,
+        }
+    }
+}
+
+/// Idle connected streams by peer URL. openraft opens a connection per read-index
+/// heartbeat round and per election's vote; taking an idle stream spares each of
+/// them a TCP (and TLS) handshake, and the peer ports a TIME_WAIT socket per round.
+#[derive(Clone, Default)]
+pub struct IdleStreams {
+    streams: Arc<Mutex<HashMap<String, Vec<RaftStream>>>>,
+}
+
+/// Most idle streams kept per peer: rounds rarely overlap more than this.
+const MAX_IDLE_PER_PEER: usize = 4;
+
+impl IdleStreams {
+    /// An idle stream to `url`, if one is kept.
+    pub fn take(&self, url: &str) -> Option<RaftStream> {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        streams.get_mut(url).and_then(Vec::pop)
+    }
+
+    /// Keeps `stream` for reuse if it is connected and there is room.
+    pub fn put(&self, stream: RaftStream) {
+        if !stream.is_connected() {
+            return;
+        }
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = streams.entry(stream.url.clone()).or_default();
+        if idle.len() < MAX_IDLE_PER_PEER {
+            idle.push(stream);
         }
     }
 }
@@ -453,6 +491,37 @@ mod tests {
             assert_eq!(got, Ok(2));
         }
         assert_eq!(conns.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn idle_streams_keep_only_live_connections() {
+        let (url, conns) = fake_peer(100, "101 Switching Protocols").await;
+        let idle = IdleStreams::default();
+        idle.put(stream(&url));
+        assert!(
+            idle.take(&url).is_none(),
+            "a stream never connected is not kept"
+        );
+
+        for _ in 0..3 {
+            let mut s = idle.take(&url).unwrap_or_else(|| stream(&url));
+            let got: Result<u64, String> =
+                s.request(Kind::Vote, &1u64, SHORT).await.expect("answer");
+            assert_eq!(got, Ok(2));
+            idle.put(s);
+        }
+        assert_eq!(
+            conns.load(Ordering::SeqCst),
+            1,
+            "one connection served all three"
+        );
+        for _ in 0..2 * MAX_IDLE_PER_PEER {
+            let mut s = stream(&url);
+            let _: Result<u64, String> = s.request(Kind::Vote, &1u64, SHORT).await.expect("answer");
+            idle.put(s);
+        }
+        let kept = std::iter::from_fn(|| idle.take(&url)).count();
+        assert_eq!(kept, MAX_IDLE_PER_PEER);
     }
 
     #[tokio::test]
