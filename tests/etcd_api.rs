@@ -639,3 +639,67 @@ async fn json_gateway_speaks_grpc_gateway_json() {
     assert_eq!(code, 400);
     assert!(body.contains("etcdserver: key is not provided"), "{body}");
 }
+
+/// One plain HTTP/1.0 exchange; returns the status line and the body.
+fn http_exchange(port: u16, request: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    s.write_all(request.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read answer");
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP head");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, body.to_owned())
+}
+
+/// The sum over peers of `kuberaft_raft_stream_connects_total` on one member.
+fn stream_connects(client_port: u16) -> f64 {
+    let (status, body) = http_exchange(client_port, "GET /metrics HTTP/1.0\r\n\r\n");
+    assert!(status.contains(" 200 "), "/metrics: {status}");
+    body.lines()
+        .filter(|l| l.starts_with("kuberaft_raft_stream_connects_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_streams_are_reused_and_refuse_bad_upgrades() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.wait_leader().await;
+    let mut c = cluster.members[leader].client().await;
+    c.put("k", "v", None).await.expect("put");
+
+    tracing_like("each linearizable read is a heartbeat round on a stream already open");
+    let port = cluster.members[leader].client_port;
+    let before = stream_connects(port);
+    assert!(
+        before >= 2.0,
+        "the leader opened streams to both followers: {before}"
+    );
+    for _ in 0..200 {
+        let got = c.get("k", None).await.expect("linearizable get");
+        assert_eq!(got.kvs().len(), 1);
+    }
+    let opened = stream_connects(port) - before;
+    assert!(
+        opened < 10.0,
+        "200 read-index rounds opened {opened} raft streams"
+    );
+
+    tracing_like("the stream endpoint answers anything but its upgrade with 400");
+    let (status, body) = http_exchange(
+        cluster.members[leader].peer_port,
+        "GET /raft/stream HTTP/1.0\r\n\r\n",
+    );
+    assert!(status.contains(" 400 "), "{status}");
+    assert_eq!(body, "expected Upgrade: kuberaft-raft/1");
+    let (status, body) = http_exchange(
+        cluster.members[leader].peer_port,
+        "GET /raft/stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n",
+    );
+    assert!(status.contains(" 400 "), "{status}");
+    assert_eq!(body, "expected Upgrade: kuberaft-raft/1");
+}

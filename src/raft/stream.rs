@@ -219,8 +219,12 @@ impl RaftStream {
         .map_err(|e| self.unreachable(e.to_string()))?;
         if !answer.starts_with("HTTP/1.1 101") {
             let status = answer.lines().next().unwrap_or_default().to_owned();
-            return Err(self.failed(format!("raft stream refused: {status}")));
+            // The peer is up but takes no raft traffic (isolated, stopping, or not
+            // speaking this protocol): openraft backs off, as from a dead peer.
+            return Err(self.unreachable(format!("raft stream refused: {status}")));
         }
+        metrics::counter!("kuberaft_raft_stream_connects_total", "To" => self.url.clone())
+            .increment(1);
         Ok(io)
     }
 
@@ -547,7 +551,7 @@ mod tests {
             .await
             .expect_err("refused");
         assert!(
-            matches!(&err, PeerError::Failed { message, .. } if message == "raft stream refused: HTTP/1.1 404 Not Found"),
+            matches!(&err, PeerError::Unreachable { message, .. } if message == "raft stream refused: HTTP/1.1 404 Not Found"),
             "{err}"
         );
     }
