@@ -2,11 +2,11 @@
 //! its own raft stream (see `stream`), and a `PeerClients` cache of gRPC channels used
 //! by the store to forward proposals and leader-only calls.
 //!
-//! Invariant: one HTTP/2 connection per peer URL for forwarding and calls, one raft
-//! stream per replication target; an unreachable peer is reported as `Unreachable` so
-//! openraft backs off instead of spinning; with a `Durability` set, no AppendEntries
-//! tells a follower a commit index beyond what this member has synced (see
-//! `log_store`).
+//! Invariant: one HTTP/2 connection per peer URL for forwarding and calls; a raft
+//! stream serves one openraft connection at a time and is kept for reuse only while
+//! connected; an unreachable peer is reported as `Unreachable` so openraft backs off
+//! instead of spinning; with a `Durability` set, no AppendEntries tells a follower a
+//! commit index beyond what this member has synced (see `log_store`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -322,6 +322,7 @@ impl Connection {
         res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
+
 impl RaftNetwork<TypeConfig> for Connection {
     async fn append_entries(
         &mut self,

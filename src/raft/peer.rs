@@ -45,8 +45,15 @@ pub trait PeerHandler: Send + Sync + 'static {
 
 /// bincode with a fixed configuration: the peer protocol's encoding.
 pub fn encode<T: Serialize>(value: &T) -> Result<Bytes, Status> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .map(Bytes::from)
+    let mut buf = Vec::new();
+    encode_into(value, &mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
+/// As [`encode`], appending to `buf` (behind a frame header, say).
+pub fn encode_into<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> Result<(), Status> {
+    bincode::serde::encode_into_std_write(value, buf, bincode::config::standard())
+        .map(|_| ())
         .map_err(|e| Status::internal(format!("encoding peer message: {e}")))
 }
 

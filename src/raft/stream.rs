@@ -30,7 +30,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 
 use super::fault::FaultSwitch;
 use super::network::PeerError;
-use super::peer::{decode, MAX_PEER_MESSAGE};
+use super::peer::{decode, encode_into, MAX_PEER_MESSAGE};
 use super::Raft;
 use crate::server::Shutdown;
 use crate::tls::{Connector, MaybeTlsStream};
@@ -65,8 +65,7 @@ impl Kind {
 /// Encodes `value` as one frame, behind `header` zeroed bytes that the caller fills.
 fn frame<T: Serialize>(header: usize, value: &T) -> Result<Vec<u8>, String> {
     let mut buf = vec![0u8; header];
-    bincode::serde::encode_into_std_write(value, &mut buf, bincode::config::standard())
-        .map_err(|e| format!("encoding peer message: {e}"))?;
+    encode_into(value, &mut buf).map_err(|s| s.message().to_owned())?;
     let len = u32::try_from(buf.len() - 4)
         .ok()
         .filter(|&n| n as usize <= MAX_PEER_MESSAGE)
@@ -95,8 +94,9 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<V
     Ok(Some(body))
 }
 
-/// The sending side: one per openraft connection (one replication stream or one
-/// election's vote), connecting lazily and again after any failure.
+/// The sending side, used by one openraft connection at a time (a replication
+/// stream for its whole life; a heartbeat round or a vote borrows an idle one, see
+/// [`IdleStreams`]); it connects lazily, and again after any failure.
 pub struct RaftStream {
     url: String,
     connector: Connector,
