@@ -279,7 +279,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
         // Dump now, while apply waits for us: the dump and the meta then describe the
-        // same point of the log. The slow part (fsync, rename) runs in the builder.
+        // same point of the log. The slow part (fsyncs, rename) runs in the builder,
+        // after apply resumed: the stall is the copy into the page cache only.
         let meta = SnapshotMeta {
             last_log_id: self.state.last_applied,
             last_membership: self.state.last_membership.clone(),
@@ -302,8 +303,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             write_header(&mut out, &meta)?;
             store.export(&mut out).map_err(|e| invalid(e.to_string()))?;
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()
+            out.flush()
         });
+        let dump = started.elapsed();
         SnapshotBuilder {
             store: self.store.clone(),
             snap_dir: self.snap_dir.clone(),
@@ -311,6 +313,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta,
             dumped: dumped.map_err(|e| e.to_string()),
             started,
+            dump,
         }
     }
 
@@ -416,6 +419,8 @@ pub struct SnapshotBuilder {
     dumped: Result<(), String>,
     /// When the dump began (for `etcd_debugging_snap_save_total_duration_seconds`).
     started: std::time::Instant,
+    /// How long apply waited for the dump.
+    dump: std::time::Duration,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -431,7 +436,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let path = final_path.clone();
         tokio::task::spawn_blocking(move || -> Result<(), std::io::Error> {
             // Logs up to the snapshot may be purged once we return: make the state they
-            // produced durable first.
+            // produced, and the dump, durable first.
+            std::fs::File::open(&tmp)?.sync_all()?;
             store.sync().map_err(|e| invalid(e.to_string()))?;
             std::fs::rename(&tmp, &path)?;
             sync_dir(&dir)?;
@@ -446,7 +452,12 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             self.started.elapsed(),
         );
         let file = tokio::fs::File::open(&final_path).await.map_err(snap_err)?;
-        tracing::info!(snapshot = %self.meta.snapshot_id, "built snapshot");
+        tracing::info!(
+            snapshot = %self.meta.snapshot_id,
+            apply_paused_ms = self.dump.as_millis() as u64,
+            total_ms = self.started.elapsed().as_millis() as u64,
+            "built snapshot"
+        );
         Ok(Snapshot {
             meta: self.meta.clone(),
             snapshot: Box::new(file),
