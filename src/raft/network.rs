@@ -74,13 +74,7 @@ impl PeerClients {
     pub fn client(&self, url: &str) -> Result<PeerClient, PeerError> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(grpc) = channels.get(url) {
-            return Ok(PeerClient {
-                url: url.to_owned(),
-                grpc: grpc.clone(),
-                stream_connector: self.stream_connector.clone(),
-                idle: self.idle.clone(),
-                fault: self.fault.clone(),
-            });
+            return Ok(self.peer_client(url, grpc.clone()));
         }
         let endpoint = Endpoint::from_shared(url.to_owned())
             .map_err(|e| PeerError::Failed {
@@ -98,13 +92,17 @@ impl PeerClients {
             .max_decoding_message_size(MAX_PEER_MESSAGE)
             .max_encoding_message_size(MAX_PEER_MESSAGE);
         channels.insert(url.to_owned(), grpc.clone());
-        Ok(PeerClient {
+        Ok(self.peer_client(url, grpc))
+    }
+
+    fn peer_client(&self, url: &str, grpc: GrpcClient<Channel>) -> PeerClient {
+        PeerClient {
             url: url.to_owned(),
             grpc,
             stream_connector: self.stream_connector.clone(),
             idle: self.idle.clone(),
             fault: self.fault.clone(),
-        })
+        }
     }
 
     /// A client for the first peer URL of `member`.

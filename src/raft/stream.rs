@@ -62,9 +62,10 @@ impl Kind {
     }
 }
 
-/// Encodes `value` as one frame, behind `header` zeroed bytes that the caller fills.
-fn frame<T: Serialize>(header: usize, value: &T) -> Result<Vec<u8>, String> {
-    let mut buf = vec![0u8; header];
+/// Encodes one frame: the length, then `prefix` (a request's kind), then `value`.
+fn frame<T: Serialize>(prefix: &[u8], value: &T) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0u8; 4];
+    buf.extend_from_slice(prefix);
     encode_into(value, &mut buf).map_err(|s| s.message().to_owned())?;
     let len = u32::try_from(buf.len() - 4)
         .ok()
@@ -132,21 +133,17 @@ impl RaftStream {
             self.io = None;
             return Err(self.unreachable("peer traffic is blocked by fault injection".into()));
         }
-        let mut request = frame(5, rpc).map_err(|m| self.failed(m))?;
-        request[4] = kind as u8;
+        let request = frame(&[kind as u8], rpc).map_err(|m| self.failed(m))?;
         let started = Instant::now();
+        // The exchange holds the connection while it runs: an error or the timeout
+        // cancelling it drops the connection with it.
         let answer = match tokio::time::timeout(timeout, self.exchange(&request)).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => {
-                self.io = None;
-                return Err(e);
-            }
+            Ok(answer) => answer?,
             Err(_) => {
-                self.io = None;
                 return Err(PeerError::Timeout {
                     url: self.url.clone(),
                     timeout,
-                });
+                })
             }
         };
         metrics::histogram!("etcd_network_peer_round_trip_time_seconds", "To" => self.url.clone())
@@ -161,32 +158,35 @@ impl RaftStream {
     /// closed by a restarted peer: a failure on a reused stream is retried once on a
     /// new one (Raft messages may be delivered twice).
     async fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, PeerError> {
-        let reused = self.io.is_some();
-        match self.exchange_once(request).await {
-            Err(e) if reused => {
-                tracing::debug!(peer = %self.url, error = %e, "raft stream broke; reconnecting");
-                self.io = None;
-                self.exchange_once(request).await
+        if let Some(io) = self.io.take() {
+            match self.exchange_on(io, request).await {
+                Err(e) => {
+                    tracing::debug!(peer = %self.url, error = %e, "raft stream broke; reconnecting")
+                }
+                answered => return answered,
             }
-            other => other,
         }
+        let io = self.connect().await?;
+        self.exchange_on(io, request).await
     }
 
-    async fn exchange_once(&mut self, request: &[u8]) -> Result<Vec<u8>, PeerError> {
-        if self.io.is_none() {
-            self.io = Some(self.connect().await?);
-        }
-        let Some(io) = self.io.as_mut() else {
-            return Err(self.unreachable("no stream".into()));
-        };
+    /// One request on `io`, which is kept for the next one only if it answered.
+    async fn exchange_on(
+        &mut self,
+        mut io: BufReader<MaybeTlsStream>,
+        request: &[u8],
+    ) -> Result<Vec<u8>, PeerError> {
         let sent = async {
             io.get_mut().write_all(request).await?;
             io.get_mut().flush().await?;
-            read_frame(io).await
+            read_frame(&mut io).await
         }
         .await;
         match sent {
-            Ok(Some(answer)) => Ok(answer),
+            Ok(Some(answer)) => {
+                self.io = Some(io);
+                Ok(answer)
+            }
             Ok(None) => Err(self.unreachable("peer closed the raft stream".into())),
             Err(e) => Err(self.unreachable(e.to_string())),
         }
@@ -299,7 +299,6 @@ async fn read_head<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> std::io::Re
 }
 
 /// The receiving side, mounted on the peer port's router.
-#[derive(Clone)]
 pub struct StreamServer {
     raft: Raft,
     fault: FaultSwitch,
@@ -369,26 +368,19 @@ impl StreamServer {
     /// Hands one request to openraft and frames its answer.
     async fn answer(&self, body: &[u8]) -> Result<Vec<u8>, String> {
         let (&kind, rpc) = body.split_first().ok_or("empty raft frame")?;
-        let malformed = |s: tonic::Status| s.message().to_owned();
+        let raft = &self.raft;
         match Kind::from_byte(kind) {
-            Some(Kind::AppendEntries) => {
-                let res = self
-                    .raft
-                    .append_entries(decode(rpc).map_err(malformed)?)
-                    .await;
-                frame(4, &res)
-            }
-            Some(Kind::Vote) => frame(4, &self.raft.vote(decode(rpc).map_err(malformed)?).await),
-            Some(Kind::InstallSnapshot) => {
-                let res = self
-                    .raft
-                    .install_snapshot(decode(rpc).map_err(malformed)?)
-                    .await;
-                frame(4, &res)
-            }
+            Some(Kind::AppendEntries) => frame(&[], &raft.append_entries(parse(rpc)?).await),
+            Some(Kind::Vote) => frame(&[], &raft.vote(parse(rpc)?).await),
+            Some(Kind::InstallSnapshot) => frame(&[], &raft.install_snapshot(parse(rpc)?).await),
             None => Err(format!("unknown raft frame kind {kind}")),
         }
     }
+}
+
+/// Decodes a request body; a malformed one closes the stream.
+fn parse<T: DeserializeOwned>(rpc: &[u8]) -> Result<T, String> {
+    decode(rpc).map_err(|s| s.message().to_owned())
 }
 
 /// `GET /raft/stream` with `Upgrade: kuberaft-raft/1`: 101, then frames.
@@ -468,7 +460,7 @@ mod tests {
                             return;
                         };
                         let answer: Result<u64, String> = Ok(body.len() as u64);
-                        let bytes = frame(4, &answer).expect("frame");
+                        let bytes = frame(&[], &answer).expect("frame");
                         io.get_mut().write_all(&bytes).await.expect("write");
                     }
                 });
