@@ -23,6 +23,6 @@ mod watch;
 
 pub use error::MvccError;
 pub use request::{Applied, Request, Response};
-pub use store::{ApplyOutput, HashKv, MvccStore, StoreOptions};
+pub use store::{ApplyOutput, ExportPoint, HashKv, MvccStore, StoreOptions};
 pub use types::*;
 pub use watch::{WatchHandle, WatchHub, WatchMsg, WatchSpec};

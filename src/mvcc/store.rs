@@ -23,7 +23,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
 use std::sync::{
-    Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+    Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
 };
 use std::time::{Duration, Instant};
 
@@ -102,8 +102,10 @@ struct Inner {
     record_cache_bytes: usize,
     /// The state readers use; replaced as a whole by `import`.
     view: RwLock<Arc<View>>,
-    /// Serialises apply, import, export and `hash`.
+    /// Serialises apply, import, taking an export point, and `hash`.
     writer: Mutex<WriterState>,
+    /// Export points alive; compaction's rewrites of batch blobs wait for none.
+    fence: Arc<FenceState>,
     /// Blob files already fsynced by `sync`.
     synced_blobs: Mutex<HashSet<OsString>>,
     /// The database size on disk and when it was measured: measuring walks sled's
@@ -243,6 +245,7 @@ impl MvccStore {
                     fault: None,
                     retired: None,
                 }),
+                fence: Arc::default(),
                 synced_blobs: Mutex::new(HashSet::new()),
                 size: Mutex::new(None),
             }),
@@ -352,6 +355,10 @@ impl MvccStore {
                     });
                 }
             }
+        }
+        if ctx.rewrites_history() {
+            // No export point can be taken while we hold the writer lock.
+            HistoryFence::wait_clear(&self.inner.fence);
         }
         match ctx.commit(meta, &start) {
             Ok(output) => Ok(ApplyOutput { applied, ..output }),
@@ -577,31 +584,41 @@ impl MvccStore {
         fsync_path(dir)
     }
 
-    /// Writes a consistent point-in-time dump (apply waits while it runs): a header, every
-    /// record of the data tree, and a trailer with the record count and a CRC-32 of all
-    /// preceding bytes. Returns the number of bytes written.
+    /// Writes a consistent point-in-time dump: `export_point`, then `ExportPoint::write`.
+    /// Returns the number of bytes written.
     pub fn export(&self, out: &mut dyn std::io::Write) -> Result<u64, MvccError> {
+        self.export_point()?.write(out)
+    }
+
+    /// Fixes the state a dump will hold, the state after the last `apply`, holding
+    /// apply off only while it copies the small records (format, leases, alarms) and
+    /// the last batch blob. Every other blob stays as it is until the point is dropped:
+    /// apply only appends blobs after the last one and replaces or deletes that last
+    /// one, except a compaction's rewrites, which wait for the point (see `HistoryFence`).
+    pub fn export_point(&self) -> Result<ExportPoint, MvccError> {
         let _w = lock(&self.inner.writer);
         let view = self.view();
-        let io = |e| io_err("writing dump", e);
-        let mut w = CrcWriter::new(out);
-        w.put(&schema::dump_header()).map_err(io)?;
-        let mut count: u64 = 0;
-        for item in view.tree.iter() {
-            let (k, v) = item?;
-            let too_big = |_| MvccError::Storage("record too large for a dump".into());
-            let klen = u32::try_from(k.len()).map_err(too_big)?;
-            let vlen = u32::try_from(v.len()).map_err(too_big)?;
-            w.put(&[schema::DUMP_TAG_ENTRY]).map_err(io)?;
-            w.put(&klen.to_be_bytes()).map_err(io)?;
-            w.put(&k).map_err(io)?;
-            w.put(&vlen.to_be_bytes()).map_err(io)?;
-            w.put(&v).map_err(io)?;
-            count += 1;
+        let fence = HistoryFence::hold(&self.inner.fence);
+        let mut head = Vec::new();
+        for item in view.tree.range(..&[schema::PREFIX_BATCH][..]) {
+            head.push(item?);
         }
-        w.put(&[schema::DUMP_TAG_END]).map_err(io)?;
-        w.put(&count.to_be_bytes()).map_err(io)?;
-        w.finish().map_err(io)
+        let last = view
+            .tree
+            .last()?
+            .filter(|(k, _)| k.first() == Some(&schema::PREFIX_BATCH));
+        Ok(ExportPoint {
+            view,
+            head,
+            last,
+            _fence: fence,
+        })
+    }
+
+    /// How many applies wait for export points to go (a test's view of the fence).
+    #[cfg(test)]
+    pub(crate) fn applies_waiting_for_exports(&self) -> usize {
+        lock(&self.inner.fence.counts).1
     }
 
     /// Replaces the whole state with a dump from `export`. The dump goes into the
@@ -664,6 +681,102 @@ impl MvccStore {
                 }
                 w.retired = None;
             }
+        }
+    }
+}
+
+/// A point-in-time state of the store for a dump, taken by `MvccStore::export_point`.
+/// Holding it delays compactions that rewrite history, nothing else.
+pub struct ExportPoint {
+    view: Arc<View>,
+    /// The records sorting before the batch blobs, as they were at the point.
+    head: Vec<(IVec, IVec)>,
+    /// The last batch blob at the point (it carries the state); `None` in a store
+    /// that never applied anything.
+    last: Option<(IVec, IVec)>,
+    _fence: HistoryFence,
+}
+
+impl ExportPoint {
+    /// Writes the dump: a header, every record of the data tree as it was at the point,
+    /// in key order, and a trailer with the record count and a CRC-32 of all preceding
+    /// bytes. Apply runs meanwhile. Returns the number of bytes written.
+    pub fn write(self, out: &mut dyn std::io::Write) -> Result<u64, MvccError> {
+        let io = |e| io_err("writing dump", e);
+        let mut w = CrcWriter::new(out);
+        w.put(&schema::dump_header()).map_err(io)?;
+        let mut count: u64 = 0;
+        let mut put = |w: &mut CrcWriter<'_>, k: &[u8], v: &[u8]| -> Result<(), MvccError> {
+            let too_big = |_| MvccError::Storage("record too large for a dump".into());
+            let klen = u32::try_from(k.len()).map_err(too_big)?;
+            let vlen = u32::try_from(v.len()).map_err(too_big)?;
+            w.put(&[schema::DUMP_TAG_ENTRY]).map_err(io)?;
+            w.put(&klen.to_be_bytes()).map_err(io)?;
+            w.put(k).map_err(io)?;
+            w.put(&vlen.to_be_bytes()).map_err(io)?;
+            w.put(v).map_err(io)?;
+            count += 1;
+            Ok(())
+        };
+        for (k, v) in &self.head {
+            put(&mut w, k, v)?;
+        }
+        if let Some((last_key, last)) = &self.last {
+            // Blobs keyed below the last one are not changed while the fence holds.
+            let first = schema::batch_key(0);
+            for item in self.view.tree.range(&first[..]..last_key) {
+                let (k, v) = item?;
+                put(&mut w, &k, &v)?;
+            }
+            put(&mut w, last_key, last)?;
+        }
+        w.put(&[schema::DUMP_TAG_END]).map_err(io)?;
+        w.put(&count.to_be_bytes()).map_err(io)?;
+        w.finish().map_err(io)
+    }
+}
+
+/// Counts the export points alive; a compaction that rewrites or deletes batch blobs
+/// waits until there are none, so a dump in progress reads the blobs of its point.
+struct HistoryFence {
+    state: Arc<FenceState>,
+}
+
+#[derive(Default)]
+struct FenceState {
+    /// (export points alive, applies waiting for none)
+    counts: Mutex<(usize, usize)>,
+    cleared: Condvar,
+}
+
+impl HistoryFence {
+    fn hold(state: &Arc<FenceState>) -> Self {
+        lock(&state.counts).0 += 1;
+        HistoryFence {
+            state: Arc::clone(state),
+        }
+    }
+
+    /// Blocks while any export point is alive.
+    fn wait_clear(state: &FenceState) {
+        let mut counts = lock(&state.counts);
+        counts.1 += 1;
+        while counts.0 > 0 {
+            counts = state
+                .cleared
+                .wait(counts)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        counts.1 -= 1;
+    }
+}
+
+impl Drop for HistoryFence {
+    fn drop(&mut self) {
+        let mut counts = lock(&self.state.counts);
+        counts.0 = counts.0.saturating_sub(1);
+        if counts.0 == 0 {
+            self.state.cleared.notify_all();
         }
     }
 }
@@ -1792,6 +1905,12 @@ impl<'v> ApplyCtx<'v> {
             succeeded,
             responses,
         })
+    }
+
+    /// Whether committing rewrites or deletes blobs of earlier calls (a compaction
+    /// removing records they hold).
+    fn rewrites_history(&self) -> bool {
+        self.removals.iter().any(|r| r.main <= self.base_rev)
     }
 
     /// The blobs compaction rewrites (see `compact_blobs`) and the blobs of this call,

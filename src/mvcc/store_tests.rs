@@ -1122,6 +1122,61 @@ fn foreign_directories_refuse_to_open() {
 }
 
 #[test]
+fn an_export_point_dumps_its_state_while_apply_goes_on() {
+    let (_d, s) = open_tmp();
+    ok(&s, Request::LeaseGrant { id: 7, ttl: 30 });
+    for i in 0..40 {
+        ok(&s, put(&format!("k{:02}", i % 9), &"v".repeat(i * 50)));
+    }
+    ok(&s, del("k04", ""));
+    // A call that writes no record leaves the blob without records last.
+    s.apply([], Some(b"at-the-point")).expect("meta");
+    let mut expected = Vec::new();
+    s.export(&mut expected).expect("export");
+    let (point_hash, point_kv) = (s.hash().expect("hash"), s.hash_kv(0).expect("hash_kv"));
+
+    let point = s.export_point().expect("export point");
+    // Apply goes on: new blobs, the last one replaced, leases and alarms changed...
+    for i in 0..30 {
+        ok(&s, put(&format!("k{:02}", i % 5), "later"));
+    }
+    ok(&s, Request::LeaseRevoke { id: 7 });
+    ok(&s, Request::LeaseGrant { id: 8, ttl: 5 });
+    // ...and a compaction, which waits for the point before rewriting history.
+    let compactor = {
+        let s = s.clone();
+        std::thread::spawn(move || s.apply([&Request::Compact { revision: 30 }], None))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.applies_waiting_for_exports() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the compaction never met the fence"
+        );
+        std::thread::yield_now();
+    }
+    let mut dump = Vec::new();
+    point.write(&mut dump).expect("write the point");
+    assert!(
+        dump == expected,
+        "the dump differs from an export at the point"
+    );
+    let compacted = compactor.join().expect("compactor");
+    assert!(compacted.expect("compact").applied[0].result.is_ok());
+    assert_eq!(s.compact_revision(), 30);
+
+    let (_d2, restored) = open_tmp();
+    restored.import(&mut dump.as_slice()).expect("import");
+    assert_eq!(restored.hash().expect("hash"), point_hash);
+    assert_eq!(restored.hash_kv(0).expect("hash_kv"), point_kv);
+    assert_eq!(
+        restored.meta().expect("meta").as_deref(),
+        Some(&b"at-the-point"[..])
+    );
+    assert!(restored.lease(7).is_some() && restored.lease(8).is_none());
+}
+
+#[test]
 fn export_import_round_trip_and_rejects_damage() {
     let (_d1, a) = open_tmp();
     ok(&a, Request::LeaseGrant { id: 1, ttl: 9 });

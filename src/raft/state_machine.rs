@@ -5,7 +5,8 @@
 //! the log; with a `Durability` set, no entry is applied before it is synced in the
 //! local log (the leader appends without waiting, see `log_store`); events reach the
 //! observer (the watch hub) only after that batch landed; a snapshot file is complete
-//! and fsynced before openraft learns of it.
+//! and fsynced before openraft learns of it, and holds the state at its log id although
+//! apply runs on while it is written (the store's export point).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use tokio::sync::watch;
 
 use super::log_store::Durability;
 use super::{LogId, Member, NodeId, ProposalResult, StorageError, TypeConfig};
-use crate::mvcc::{Event, MvccStore, Revision};
+use crate::mvcc::{Event, ExportPoint, MvccStore, Revision};
 
 /// Told about every applied batch, after it is durable in the MVCC store.
 pub trait ApplyObserver: Send + Sync + 'static {
@@ -278,9 +279,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
-        // Dump now, while apply waits for us: the dump and the meta then describe the
-        // same point of the log. The slow part (fsyncs, rename) runs in the builder,
-        // after apply resumed: the stall is the copy into the page cache only.
+        // Fix the store's state now, while apply waits for us: the point and the meta
+        // then describe the same position in the log. Taking the point copies only the
+        // small records and the last batch blob; the dump itself runs in the builder,
+        // after apply resumed.
         let meta = SnapshotMeta {
             last_log_id: self.state.last_applied,
             last_membership: self.state.last_membership.clone(),
@@ -293,27 +295,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 self.state.last_applied.map(|l| l.index).unwrap_or(0)
             ),
         };
-        let tmp = self
-            .snap_dir
-            .join(format!("{}.tmp", snapshot_file_name(&meta)));
-        let store = self.store.clone();
         let started = std::time::Instant::now();
-        let dumped = tokio::task::block_in_place(|| -> Result<(), std::io::Error> {
-            let file = std::fs::File::create(&tmp)?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-            write_header(&mut out, &meta)?;
-            store.export(&mut out).map_err(|e| invalid(e.to_string()))?;
-            out.flush()
-        });
-        let dump = started.elapsed();
+        let point = tokio::task::block_in_place(|| self.store.export_point());
         SnapshotBuilder {
             store: self.store.clone(),
             snap_dir: self.snap_dir.clone(),
-            tmp,
             meta,
-            dumped: dumped.map_err(|e| e.to_string()),
+            point: point.map_err(|e| e.to_string()).map(Some),
             started,
-            dump,
+            paused: started.elapsed(),
         }
     }
 
@@ -410,42 +400,61 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
-/// Finishes a snapshot dumped by `get_snapshot_builder`: fsync, rename, prune.
+/// Writes the snapshot of the point `get_snapshot_builder` fixed: dump, fsync, rename,
+/// prune.
 pub struct SnapshotBuilder {
     store: MvccStore,
     snap_dir: PathBuf,
-    tmp: PathBuf,
     meta: SnapshotMeta<NodeId, Member>,
-    dumped: Result<(), String>,
-    /// When the dump began (for `etcd_debugging_snap_save_total_duration_seconds`).
+    /// `None` once a build took it.
+    point: Result<Option<ExportPoint>, String>,
+    /// When the builder was made (for `etcd_debugging_snap_save_total_duration_seconds`).
     started: std::time::Instant,
-    /// How long apply waited for the dump.
-    dump: std::time::Duration,
+    /// How long apply waited for the export point.
+    paused: std::time::Duration,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        if let Err(e) = &self.dumped {
-            let _ = std::fs::remove_file(&self.tmp);
-            return Err(snap_err(invalid(format!("dumping the state machine: {e}"))));
-        }
+        let point = match &mut self.point {
+            Ok(point) => point
+                .take()
+                .ok_or_else(|| snap_err(invalid("this snapshot was already built")))?,
+            Err(e) => {
+                return Err(snap_err(invalid(format!(
+                    "fixing the state machine's state: {e}"
+                ))))
+            }
+        };
+        let tmp = self
+            .snap_dir
+            .join(format!("{}.tmp", snapshot_file_name(&self.meta)));
         let final_path = self.snap_dir.join(snapshot_file_name(&self.meta));
         let store = self.store.clone();
-        let tmp = self.tmp.clone();
         let dir = self.snap_dir.clone();
         let path = final_path.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), std::io::Error> {
+        let meta = self.meta.clone();
+        let dump = tmp.clone();
+        let written = tokio::task::spawn_blocking(move || -> Result<(), std::io::Error> {
+            let file = std::fs::File::create(&dump)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            write_header(&mut out, &meta)?;
+            point.write(&mut out).map_err(|e| invalid(e.to_string()))?;
+            let file = out.into_inner().map_err(|e| e.into_error())?;
             // Logs up to the snapshot may be purged once we return: make the state they
             // produced, and the dump, durable first.
-            std::fs::File::open(&tmp)?.sync_all()?;
+            file.sync_all()?;
             store.sync().map_err(|e| invalid(e.to_string()))?;
-            std::fs::rename(&tmp, &path)?;
+            std::fs::rename(&dump, &path)?;
             sync_dir(&dir)?;
             remove_other_snapshots(&dir, &path)
         })
         .await
-        .map_err(|e| snap_err(invalid(e.to_string())))?
-        .map_err(snap_err)?;
+        .map_err(|e| snap_err(invalid(e.to_string())))?;
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(snap_err(e));
+        }
         metrics::counter!("etcd_debugging_snap_save_total_num").increment(1);
         crate::metrics::observe_seconds(
             "etcd_debugging_snap_save_total_duration_seconds",
@@ -454,7 +463,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let file = tokio::fs::File::open(&final_path).await.map_err(snap_err)?;
         tracing::info!(
             snapshot = %self.meta.snapshot_id,
-            apply_paused_ms = self.dump.as_millis() as u64,
+            apply_paused_ms = self.paused.as_millis() as u64,
             total_ms = self.started.elapsed().as_millis() as u64,
             "built snapshot"
         );
