@@ -425,12 +425,19 @@ impl Node {
         let (peer_trigger, peer_shutdown) = ShutdownTrigger::new();
         let mut tasks = Vec::new();
         let mut peer_tasks = Vec::new();
-        let peer_router = tonic::service::Routes::new(PeerService::new(
-            Arc::new(Handler::new(store.clone())),
-            fault.clone(),
-        ))
-        .into_axum_router()
-        .merge(StreamServer::new(raft.clone(), fault.clone(), peer_shutdown.clone()).router());
+        let peer_handler = Arc::new(Handler::new(store.clone()));
+        let peer_router =
+            tonic::service::Routes::new(PeerService::new(peer_handler.clone(), fault.clone()))
+                .into_axum_router()
+                .merge(
+                    StreamServer::new(
+                        raft.clone(),
+                        peer_handler,
+                        fault.clone(),
+                        peer_shutdown.clone(),
+                    )
+                    .router(),
+                );
         let mut peer_addrs = Vec::new();
         for l in peer_listeners {
             peer_addrs.push(

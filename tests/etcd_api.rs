@@ -655,14 +655,21 @@ fn http_exchange(port: u16, request: &str) -> (String, String) {
     (status, body.to_owned())
 }
 
-/// The sum over peers of `kuberaft_raft_stream_connects_total` on one member.
-fn stream_connects(client_port: u16) -> f64 {
+/// The sum of one member's samples of `metric` whose labels contain `label` (may be
+/// empty).
+fn metric_sum(client_port: u16, metric: &str, label: &str) -> f64 {
     let (status, body) = http_exchange(client_port, "GET /metrics HTTP/1.0\r\n\r\n");
     assert!(status.contains(" 200 "), "/metrics: {status}");
     body.lines()
-        .filter(|l| l.starts_with("kuberaft_raft_stream_connects_total{"))
+        .filter_map(|l| l.strip_prefix(metric)?.strip_prefix('{'))
+        .filter(|labels| labels.contains(label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The sum over peers of `kuberaft_raft_stream_connects_total` on one member.
+fn stream_connects(client_port: u16) -> f64 {
+    metric_sum(client_port, "kuberaft_raft_stream_connects_total", "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -688,6 +695,23 @@ async fn raft_streams_are_reused_and_refuse_bad_upgrades() {
         opened < 10.0,
         "200 read-index rounds opened {opened} raft streams"
     );
+
+    tracing_like("a follower forwards its clients' writes on raft streams");
+    let follower = (leader + 1) % 3;
+    let mut f = cluster.members[follower].client().await;
+    for i in 0..20 {
+        f.put(format!("fwd{i}"), "v", None)
+            .await
+            .expect("put via a follower");
+    }
+    let port = cluster.members[follower].client_port;
+    let forwards = "kuberaft_peer_forwards_total";
+    let on_streams = metric_sum(port, forwards, "transport=\"stream\"");
+    let over_grpc = metric_sum(port, forwards, "transport=\"grpc\"");
+    assert!(on_streams >= 20.0, "forwards counted: {on_streams}");
+    assert_eq!(over_grpc, 0.0, "no forward went over gRPC");
+    let got = c.get("fwd19", None).await.expect("get on the leader");
+    assert_eq!(got.kvs().len(), 1, "the forwarded write is on the leader");
 
     tracing_like("the stream endpoint answers anything but its upgrade with 400");
     let (status, body) = http_exchange(

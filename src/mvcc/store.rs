@@ -16,6 +16,9 @@
 //!   compaction removed: it answers from the kept history or fails with `Compacted`.
 //! - A request that fails deterministically writes nothing; a local fault (`Storage`,
 //!   `Corrupt`) fails the whole call, writes nothing, and stops the store applying.
+//! - A dump holds exactly the state of its export point, while apply goes on: apply
+//!   appends blobs after the last one and replaces only that one, and a compaction's
+//!   rewrites of older blobs wait until no export point is alive.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::OsString;

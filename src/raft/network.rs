@@ -1,10 +1,12 @@
 //! The client side of the peer port: openraft's `RaftNetworkFactory`, each connection
-//! its own raft stream (see `stream`), and a `PeerClients` cache of gRPC channels used
-//! by the store to forward proposals and leader-only calls.
+//! its own raft stream (see `stream`), and `PeerClients`, which the store uses to
+//! forward proposals (on raft streams; over gRPC to a leader of an earlier build) and
+//! leader-only calls (gRPC).
 //!
-//! Invariant: one HTTP/2 connection per peer URL for forwarding and calls; a raft
-//! stream serves one openraft connection at a time and is kept for reuse only while
-//! connected; an unreachable peer is reported as `Unreachable` so openraft backs off
+//! Invariant: one HTTP/2 connection per peer URL for gRPC; a raft stream serves one
+//! openraft connection or one forward at a time and is kept for reuse only while
+//! connected; a forward is written at most once; an unreachable peer is reported as
+//! `Unreachable` so openraft backs off
 //! instead of spinning; with a `Durability` set, no AppendEntries tells a follower a
 //! commit index beyond what this member has synced (see `log_store`).
 
@@ -186,13 +188,39 @@ impl PeerClient {
         })
     }
 
-    /// Forwards a batch of proposals to the peer (the leader).
+    /// Forwards a batch of proposals to the peer (the leader) on a raft stream, at
+    /// most once: `Unreachable` means it was not delivered, `Failed` or `Timeout` that
+    /// it may have been. A leader whose streams do not take forwards (an earlier
+    /// build) gets it over gRPC, as that build expects.
     pub async fn forward(
         &self,
         proposal: &Proposal,
         timeout: Duration,
     ) -> Result<Result<ProposalResult, ForwardError>, PeerError> {
-        let payload = encode(proposal).map_err(|s| self.failed(s))?;
+        let mut stream = self.raft_stream();
+        let (transport, answer) = match stream.takes_forwards().await {
+            Ok(true) => (
+                "stream",
+                stream.request_once(Kind::Forward, proposal, timeout).await,
+            ),
+            Ok(false) => ("grpc", self.forward_grpc(proposal, timeout).await),
+            Err(e) => return Err(e),
+        };
+        metrics::counter!("kuberaft_peer_forwards_total", "To" => self.url.clone(), "transport" => transport)
+            .increment(1);
+        self.release(stream);
+        answer
+    }
+
+    async fn forward_grpc(
+        &self,
+        proposal: &Proposal,
+        timeout: Duration,
+    ) -> Result<Result<ProposalResult, ForwardError>, PeerError> {
+        let payload = encode(proposal).map_err(|s| PeerError::Failed {
+            url: self.url.clone(),
+            message: s.message().to_owned(),
+        })?;
         self.round_trip(
             |mut c, r| Box::pin(async move { c.forward(r).await }),
             payload,
@@ -213,13 +241,6 @@ impl PeerClient {
             timeout,
         )
         .await
-    }
-
-    fn failed(&self, status: tonic::Status) -> PeerError {
-        PeerError::Failed {
-            url: self.url.clone(),
-            message: status.message().to_owned(),
-        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! The peer gRPC service (server side of the peer port): client proposals forwarded
-//! and leader-only calls relayed by followers. Raft's own messages travel on raft
-//! streams instead (see `stream`).
+//! The peer gRPC service (server side of the peer port): leader-only calls relayed by
+//! followers, and client proposals forwarded by followers of earlier builds (this
+//! build forwards on raft streams, see `stream`, as Raft's own messages travel).
 //!
 //! Invariant: the protobuf layer only frames bytes; payloads are bincode-encoded
 //! kuberaft messages, with the one encoding defined here.
@@ -34,7 +34,8 @@ pub enum ForwardError {
     Rejected(String),
 }
 
-/// What the store answers to forwarded proposals and relayed leader-only calls.
+/// What the store answers to forwarded proposals (raft streams, or gRPC from earlier
+/// builds) and relayed leader-only calls (gRPC).
 #[tonic::async_trait]
 pub trait PeerHandler: Send + Sync + 'static {
     /// Proposes a batch that a follower forwarded; answers once it is applied here.

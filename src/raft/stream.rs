@@ -1,21 +1,26 @@
-//! Raft's own messages (AppendEntries, Vote, InstallSnapshot) over one long-lived
-//! stream per sender and target, as etcd's rafthttp streams them: an HTTP/1.1 upgrade
-//! on the peer port's `/raft/stream`, then length-prefixed bincode frames, one request
-//! and its answer at a time.
+//! Raft's own messages (AppendEntries, Vote, InstallSnapshot) and the client writes a
+//! follower forwards to the leader, over long-lived streams between members, as
+//! etcd's rafthttp streams them: an HTTP/1.1 upgrade on the peer port's
+//! `/raft/stream`, then length-prefixed bincode frames, one request and its answer at a
+//! time.
 //!
 //! A gRPC call costs a hop through tonic's buffer task and hyper's connection task on
 //! each side, HTTP/2 framing and a spawned task per stream; openraft sends one message
-//! at a time per follower, so a plain request/response stream owned by the sending
-//! task carries the same traffic with none of that.
+//! at a time per follower, and a follower has few forwarded batches in flight, so a
+//! plain request/response stream owned by the sending task carries the same traffic
+//! with none of that.
 //!
 //! Frames: a request is `len: u32 BE | kind: u8 | bincode body` (`len` counts kind and
 //! body), an answer `len: u32 BE | bincode body`, where the body is openraft's
-//! `Result<Response, RaftError>`. Neither may exceed [`MAX_PEER_MESSAGE`].
+//! `Result<Response, RaftError>`, or for a forward `Result<ProposalResult,
+//! ForwardError>`. Neither may exceed [`MAX_PEER_MESSAGE`].
 //!
 //! Invariants: a stream has at most one request in flight, and any error or timeout
-//! drops it, so a late answer is never taken for the next request's; a member whose
-//! peer port is shutting down, or which fault injection isolates, closes its streams
-//! and refuses new ones.
+//! drops it, so a late answer is never taken for the next request's; a request that
+//! must not take effect twice (a forward) is never sent again once written, and a
+//! stream that breaks after it was written reports `Failed` (the outcome is unknown),
+//! not `Unreachable` (certainly not delivered); a member whose peer port is shutting
+//! down, or which fault injection isolates, closes its streams and refuses new ones.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,7 +35,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 
 use super::fault::FaultSwitch;
 use super::network::PeerError;
-use super::peer::{decode, encode_into, MAX_PEER_MESSAGE};
+use super::peer::{decode, encode_into, PeerHandler, MAX_PEER_MESSAGE};
 use super::Raft;
 use crate::server::Shutdown;
 use crate::tls::{Connector, MaybeTlsStream};
@@ -39,6 +44,9 @@ use crate::tls::{Connector, MaybeTlsStream};
 pub const PATH: &str = "/raft/stream";
 /// The protocol named in `Upgrade:`; a new frame layout gets a new name.
 const PROTOCOL: &str = "kuberaft-raft/1";
+/// A header of the upgrade's answer: this end's streams take `Kind::Forward`. Earlier
+/// builds speak the same protocol without it, and take forwards over gRPC only.
+const FORWARDS_HEADER: &str = "kuberaft-forwards";
 /// Read buffer of each end of a stream: a typical AppendEntries in one read.
 const READ_BUFFER: usize = 64 << 10;
 
@@ -49,6 +57,8 @@ pub enum Kind {
     AppendEntries = 1,
     Vote = 2,
     InstallSnapshot = 3,
+    /// A batch of client writes a follower forwards to the leader.
+    Forward = 4,
 }
 
 impl Kind {
@@ -57,6 +67,7 @@ impl Kind {
             1 => Some(Kind::AppendEntries),
             2 => Some(Kind::Vote),
             3 => Some(Kind::InstallSnapshot),
+            4 => Some(Kind::Forward),
             _ => None,
         }
     }
@@ -96,14 +107,16 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<V
 }
 
 /// The sending side, used by one openraft connection at a time (a replication
-/// stream for its whole life; a heartbeat round or a vote borrows an idle one, see
-/// [`IdleStreams`]); it connects lazily, and again after any failure.
+/// stream for its whole life; a heartbeat round, a vote or a forward borrows an idle
+/// one, see [`IdleStreams`]); it connects lazily, and again after any failure.
 pub struct RaftStream {
     url: String,
     connector: Connector,
     fault: FaultSwitch,
     /// Reads are buffered; each frame is written whole, in one call.
     io: Option<BufReader<MaybeTlsStream>>,
+    /// Whether the peer said, when `io` connected, that it takes forwards.
+    forwards: bool,
 }
 
 impl RaftStream {
@@ -113,7 +126,21 @@ impl RaftStream {
             connector,
             fault,
             io: None,
+            forwards: false,
         }
+    }
+
+    /// Whether the peer takes `Kind::Forward` on its streams; connects first if need
+    /// be (nothing is sent but the upgrade).
+    pub async fn takes_forwards(&mut self) -> Result<bool, PeerError> {
+        if self.io.is_none() {
+            if self.fault.isolated() {
+                return Err(self.unreachable("peer traffic is blocked by fault injection".into()));
+            }
+            let io = self.connect().await?;
+            self.io = Some(io);
+        }
+        Ok(self.forwards)
     }
 
     /// True while the stream holds a live connection (it has answered, and nothing
@@ -122,12 +149,36 @@ impl RaftStream {
         self.io.is_some()
     }
 
-    /// Sends `rpc` and decodes the answer, all within `timeout`.
+    /// Sends `rpc` and decodes the answer, all within `timeout`. Raft's messages may be
+    /// delivered twice: a reused stream that broke is replaced and the message sent
+    /// again.
     pub async fn request<Req: Serialize, Resp: DeserializeOwned>(
         &mut self,
         kind: Kind,
         rpc: &Req,
         timeout: Duration,
+    ) -> Result<Resp, PeerError> {
+        self.send(kind, rpc, timeout, Delivery::AtLeastOnce).await
+    }
+
+    /// As [`RaftStream::request`] for a request that must not take effect twice: once
+    /// written it is never sent again, and a stream that breaks before answering is
+    /// `Failed` (it may have taken effect).
+    pub async fn request_once<Req: Serialize, Resp: DeserializeOwned>(
+        &mut self,
+        kind: Kind,
+        rpc: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, PeerError> {
+        self.send(kind, rpc, timeout, Delivery::AtMostOnce).await
+    }
+
+    async fn send<Req: Serialize, Resp: DeserializeOwned>(
+        &mut self,
+        kind: Kind,
+        rpc: &Req,
+        timeout: Duration,
+        delivery: Delivery,
     ) -> Result<Resp, PeerError> {
         if self.fault.isolated() {
             self.io = None;
@@ -137,7 +188,7 @@ impl RaftStream {
         let started = Instant::now();
         // The exchange holds the connection while it runs: an error or the timeout
         // cancelling it drops the connection with it.
-        let answer = match tokio::time::timeout(timeout, self.exchange(&request)).await {
+        let answer = match tokio::time::timeout(timeout, self.exchange(&request, delivery)).await {
             Ok(answer) => answer?,
             Err(_) => {
                 return Err(PeerError::Timeout {
@@ -156,18 +207,29 @@ impl RaftStream {
 
     /// Writes the request and reads its answer. A stream that was idle may have been
     /// closed by a restarted peer: a failure on a reused stream is retried once on a
-    /// new one (Raft messages may be delivered twice).
-    async fn exchange(&mut self, request: &[u8]) -> Result<Vec<u8>, PeerError> {
+    /// new one, unless the request was written and must not be sent twice.
+    async fn exchange(&mut self, request: &[u8], delivery: Delivery) -> Result<Vec<u8>, PeerError> {
         if let Some(io) = self.io.take() {
             match self.exchange_on(io, request).await {
-                Err(e) => {
+                Ok(answer) => return Ok(answer),
+                Err(Broke::Unanswered(message)) if delivery == Delivery::AtMostOnce => {
+                    return Err(self.failed(message))
+                }
+                Err(Broke::Unsent(e) | Broke::Unanswered(e)) => {
                     tracing::debug!(peer = %self.url, error = %e, "raft stream broke; reconnecting")
                 }
-                answered => return answered,
             }
         }
         let io = self.connect().await?;
-        self.exchange_on(io, request).await
+        match self.exchange_on(io, request).await {
+            Ok(answer) => Ok(answer),
+            Err(Broke::Unanswered(message)) if delivery == Delivery::AtMostOnce => {
+                Err(self.failed(message))
+            }
+            Err(Broke::Unsent(message) | Broke::Unanswered(message)) => {
+                Err(self.unreachable(message))
+            }
+        }
     }
 
     /// One request on `io`, which is kept for the next one only if it answered.
@@ -175,25 +237,31 @@ impl RaftStream {
         &mut self,
         mut io: BufReader<MaybeTlsStream>,
         request: &[u8],
-    ) -> Result<Vec<u8>, PeerError> {
-        let sent = async {
+    ) -> Result<Vec<u8>, Broke> {
+        let written = async {
             io.get_mut().write_all(request).await?;
-            io.get_mut().flush().await?;
-            read_frame(&mut io).await
+            io.get_mut().flush().await
         }
         .await;
-        match sent {
+        if let Err(e) = written {
+            // The peer cannot act on part of a frame.
+            return Err(Broke::Unsent(e.to_string()));
+        }
+        match read_frame(&mut io).await {
             Ok(Some(answer)) => {
                 self.io = Some(io);
                 Ok(answer)
             }
-            Ok(None) => Err(self.unreachable("peer closed the raft stream".into())),
-            Err(e) => Err(self.unreachable(e.to_string())),
+            Ok(None) => Err(Broke::Unanswered(
+                "peer closed the raft stream before answering".into(),
+            )),
+            Err(e) => Err(Broke::Unanswered(e.to_string())),
         }
     }
 
-    /// Connects (TLS for `https://`) and upgrades to the frame protocol.
-    async fn connect(&self) -> Result<BufReader<MaybeTlsStream>, PeerError> {
+    /// Connects (TLS for `https://`) and upgrades to the frame protocol, noting whether
+    /// the peer takes forwards.
+    async fn connect(&mut self) -> Result<BufReader<MaybeTlsStream>, PeerError> {
         let uri: http::Uri = self
             .url
             .parse()
@@ -223,6 +291,11 @@ impl RaftStream {
             // speaking this protocol): openraft backs off, as from a dead peer.
             return Err(self.unreachable(format!("raft stream refused: {status}")));
         }
+        self.forwards = answer.lines().any(|line| {
+            line.split_once(':').is_some_and(|(name, value)| {
+                name.trim().eq_ignore_ascii_case(FORWARDS_HEADER) && value.trim() == "1"
+            })
+        });
         metrics::counter!("kuberaft_raft_stream_connects_total", "To" => self.url.clone())
             .increment(1);
         Ok(io)
@@ -243,15 +316,33 @@ impl RaftStream {
     }
 }
 
+/// Whether a request may reach the peer twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delivery {
+    /// Raft's messages: openraft tolerates duplicates.
+    AtLeastOnce,
+    /// Forwarded writes: a duplicate would apply them twice.
+    AtMostOnce,
+}
+
+/// How an exchange on one connection failed.
+enum Broke {
+    /// Before the whole request was written: the peer did not act on it.
+    Unsent(String),
+    /// After: the peer may have acted on it.
+    Unanswered(String),
+}
+
 /// Idle connected streams by peer URL. openraft opens a connection per read-index
-/// heartbeat round and per election's vote; taking an idle stream spares each of
-/// them a TCP (and TLS) handshake, and the peer ports a TIME_WAIT socket per round.
+/// heartbeat round and per election's vote, and a follower's forwards come and go;
+/// taking an idle stream spares each of them a TCP (and TLS) handshake, and the peer
+/// ports a TIME_WAIT socket per round.
 #[derive(Clone, Default)]
 pub struct IdleStreams {
     streams: Arc<Mutex<HashMap<String, Vec<RaftStream>>>>,
 }
 
-/// Most idle streams kept per peer: rounds rarely overlap more than this.
+/// Most idle streams kept per peer: rounds and forwards rarely overlap more than this.
 const MAX_IDLE_PER_PEER: usize = 4;
 
 impl IdleStreams {
@@ -301,14 +392,22 @@ async fn read_head<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> std::io::Re
 /// The receiving side, mounted on the peer port's router.
 pub struct StreamServer {
     raft: Raft,
+    /// Takes forwarded writes.
+    handler: Arc<dyn PeerHandler>,
     fault: FaultSwitch,
     shutdown: Shutdown,
 }
 
 impl StreamServer {
-    pub fn new(raft: Raft, fault: FaultSwitch, shutdown: Shutdown) -> Self {
+    pub fn new(
+        raft: Raft,
+        handler: Arc<dyn PeerHandler>,
+        fault: FaultSwitch,
+        shutdown: Shutdown,
+    ) -> Self {
         StreamServer {
             raft,
+            handler,
             fault,
             shutdown,
         }
@@ -365,7 +464,7 @@ impl StreamServer {
         }
     }
 
-    /// Hands one request to openraft and frames its answer.
+    /// Hands one request to openraft (or a forward to the store) and frames its answer.
     async fn answer(&self, body: &[u8]) -> Result<Vec<u8>, String> {
         let (&kind, rpc) = body.split_first().ok_or("empty raft frame")?;
         let raft = &self.raft;
@@ -373,6 +472,7 @@ impl StreamServer {
             Some(Kind::AppendEntries) => frame(&[], &raft.append_entries(parse(rpc)?).await),
             Some(Kind::Vote) => frame(&[], &raft.vote(parse(rpc)?).await),
             Some(Kind::InstallSnapshot) => frame(&[], &raft.install_snapshot(parse(rpc)?).await),
+            Some(Kind::Forward) => frame(&[], &self.handler.forward(parse(rpc)?).await),
             None => Err(format!("unknown raft frame kind {kind}")),
         }
     }
@@ -413,8 +513,9 @@ async fn upgrade(State(server): State<Arc<StreamServer>>, mut req: Request) -> R
     (
         http::StatusCode::SWITCHING_PROTOCOLS,
         [
-            (http::header::CONNECTION, "Upgrade"),
-            (http::header::UPGRADE, PROTOCOL),
+            (http::header::CONNECTION.as_str(), "Upgrade"),
+            (http::header::UPGRADE.as_str(), PROTOCOL),
+            (FORWARDS_HEADER, "1"),
         ],
     )
         .into_response()
@@ -533,6 +634,54 @@ mod tests {
             assert_eq!(got, Ok(1 + 3 + 300));
         }
         assert_eq!(conns.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_forward_is_never_written_twice() {
+        // The peer answers one request per connection, then closes it.
+        let (url, conns) = fake_peer(1, "101 Switching Protocols").await;
+        let mut s = stream(&url);
+        let got: Result<u64, String> = s
+            .request_once(Kind::Forward, &1u64, SHORT)
+            .await
+            .expect("answer");
+        assert_eq!(got, Ok(2));
+        // Written on the stream the peer closed: it may have been taken, so it is not
+        // sent again, and the outcome is unknown.
+        let err = s
+            .request_once::<_, Result<u64, String>>(Kind::Forward, &1u64, SHORT)
+            .await
+            .expect_err("the peer closed the stream");
+        assert!(matches!(err, PeerError::Failed { .. }), "{err}");
+        assert_eq!(conns.load(Ordering::SeqCst), 1, "nothing was resent");
+        // The broken stream was dropped: the next forward connects afresh.
+        let got: Result<u64, String> = s
+            .request_once(Kind::Forward, &1u64, SHORT)
+            .await
+            .expect("answer");
+        assert_eq!(got, Ok(2));
+        assert_eq!(conns.load(Ordering::SeqCst), 2);
+        // Never connected: certainly not delivered.
+        let mut dead = stream("http://127.0.0.1:1");
+        let err = dead
+            .request_once::<_, Result<u64, String>>(Kind::Forward, &1u64, SHORT)
+            .await
+            .expect_err("nothing listens there");
+        assert!(matches!(err, PeerError::Unreachable { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_peer_takes_forwards_only_if_its_upgrade_says_so() {
+        let (url, _) = fake_peer(1, "101 Switching Protocols\r\nKuberaft-Forwards: 1").await;
+        assert!(stream(&url).takes_forwards().await.expect("connects"));
+        // An earlier build: the same protocol, without the header.
+        let (url, conns) = fake_peer(1, "101 Switching Protocols").await;
+        let mut s = stream(&url);
+        assert!(!s.takes_forwards().await.expect("connects"));
+        // The connection made to ask is the one the next request uses.
+        let got: Result<u64, String> = s.request(Kind::Vote, &1u64, SHORT).await.expect("answer");
+        assert_eq!(got, Ok(2));
+        assert_eq!(conns.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
