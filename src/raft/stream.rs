@@ -441,9 +441,16 @@ impl StreamServer {
             if self.fault.isolated() {
                 return;
             }
-            let answer = tokio::select! {
-                a = self.answer(&body) => a,
-                _ = shutdown.wait() => return,
+            // A forward is a client's write: it runs to its answer (bounded by the
+            // request timeout), as the peer port outlives client requests. Raft's
+            // messages stop with the port.
+            let answer = if body.first() == Some(&(Kind::Forward as u8)) {
+                self.answer(&body).await
+            } else {
+                tokio::select! {
+                    a = self.answer(&body) => a,
+                    _ = shutdown.wait() => return,
+                }
             };
             let answer = match answer {
                 Ok(answer) => answer,
