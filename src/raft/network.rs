@@ -6,9 +6,9 @@
 //! Invariant: one HTTP/2 connection per peer URL for gRPC; a raft stream serves one
 //! openraft connection or one forward at a time and is kept for reuse only while
 //! connected; a forward is written at most once; an unreachable peer is reported as
-//! `Unreachable` so openraft backs off
-//! instead of spinning; with a `Durability` set, no AppendEntries tells a follower a
-//! commit index beyond what this member has synced (see `log_store`).
+//! `Unreachable` so openraft backs off instead of spinning; with a `Durability` set,
+//! no AppendEntries tells a follower a commit index beyond what this member has
+//! synced (see `log_store`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -198,13 +198,22 @@ impl PeerClient {
         timeout: Duration,
     ) -> Result<Result<ProposalResult, ForwardError>, PeerError> {
         let mut stream = self.raft_stream();
-        let (transport, answer) = match stream.takes_forwards().await {
-            Ok(true) => (
+        let started = std::time::Instant::now();
+        // A frozen peer accepts the connection and never answers the upgrade.
+        let takes = tokio::time::timeout(timeout, stream.takes_forwards())
+            .await
+            .map_err(|_| PeerError::Timeout {
+                url: self.url.clone(),
+                timeout,
+            })??;
+        let left = timeout.saturating_sub(started.elapsed());
+        let (transport, answer) = if takes {
+            (
                 "stream",
-                stream.request_once(Kind::Forward, proposal, timeout).await,
-            ),
-            Ok(false) => ("grpc", self.forward_grpc(proposal, timeout).await),
-            Err(e) => return Err(e),
+                stream.request_once(Kind::Forward, proposal, left).await,
+            )
+        } else {
+            ("grpc", self.forward_grpc(proposal, left).await)
         };
         metrics::counter!("kuberaft_peer_forwards_total", "To" => self.url.clone(), "transport" => transport)
             .increment(1);
@@ -390,5 +399,31 @@ impl RaftNetwork<TypeConfig> for Connection {
         // A restarted member is retried promptly; a dead one costs a connect attempt
         // every 200 ms.
         Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_forward_to_a_frozen_leader_times_out() {
+        // Accepts connections (the kernel does) and never answers anything.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let clients = PeerClients::new(None, FaultSwitch::default());
+        let client = clients.client(&url).expect("client");
+        let proposal = Proposal { requests: vec![] };
+        let forward = client.forward(&proposal, Duration::from_millis(300));
+        // A deadline for the test only: without the forward's own timeout it would
+        // wait for the upgrade's answer for ever.
+        let err = tokio::time::timeout(Duration::from_secs(60), forward)
+            .await
+            .expect("the forward gave up by itself")
+            .expect_err("no answer");
+        assert!(matches!(err, PeerError::Timeout { .. }), "{err}");
+        drop(listener);
     }
 }
