@@ -210,7 +210,7 @@ impl PeerClient {
         let (transport, answer) = if takes {
             (
                 "stream",
-                stream.request_once(Kind::Forward, proposal, left).await,
+                stream.request(Kind::Forward, proposal, left).await,
             )
         } else {
             ("grpc", self.forward_grpc(proposal, left).await)

@@ -71,6 +71,13 @@ impl Kind {
             _ => None,
         }
     }
+
+    /// A client's write, which must not take effect twice: once written it is never
+    /// sent again, and a member answers it even while its peer port shuts down.
+    /// openraft tolerates its own messages twice.
+    fn is_client_write(self) -> bool {
+        self == Kind::Forward
+    }
 }
 
 /// Encodes one frame: the length, then `prefix` (a request's kind), then `value`.
@@ -133,14 +140,21 @@ impl RaftStream {
     /// Whether the peer takes `Kind::Forward` on its streams; connects first if need
     /// be (nothing is sent but the upgrade).
     pub async fn takes_forwards(&mut self) -> Result<bool, PeerError> {
+        self.check_isolation()?;
         if self.io.is_none() {
-            if self.fault.isolated() {
-                return Err(self.unreachable("peer traffic is blocked by fault injection".into()));
-            }
             let io = self.connect().await?;
             self.io = Some(io);
         }
         Ok(self.forwards)
+    }
+
+    /// Fault injection's isolation: the connection goes, nothing is sent.
+    fn check_isolation(&mut self) -> Result<(), PeerError> {
+        if self.fault.isolated() {
+            self.io = None;
+            return Err(self.unreachable("peer traffic is blocked by fault injection".into()));
+        }
+        Ok(())
     }
 
     /// True while the stream holds a live connection (it has answered, and nothing
@@ -149,46 +163,22 @@ impl RaftStream {
         self.io.is_some()
     }
 
-    /// Sends `rpc` and decodes the answer, all within `timeout`. Raft's messages may be
-    /// delivered twice: a reused stream that broke is replaced and the message sent
-    /// again.
+    /// Sends `rpc` and decodes the answer, all within `timeout`. A Raft message whose
+    /// reused stream broke is sent again on a new one; a client write once written is
+    /// not, and a stream that breaks before answering it is `Failed` (it may have taken
+    /// effect).
     pub async fn request<Req: Serialize, Resp: DeserializeOwned>(
         &mut self,
         kind: Kind,
         rpc: &Req,
         timeout: Duration,
     ) -> Result<Resp, PeerError> {
-        self.send(kind, rpc, timeout, Delivery::AtLeastOnce).await
-    }
-
-    /// As [`RaftStream::request`] for a request that must not take effect twice: once
-    /// written it is never sent again, and a stream that breaks before answering is
-    /// `Failed` (it may have taken effect).
-    pub async fn request_once<Req: Serialize, Resp: DeserializeOwned>(
-        &mut self,
-        kind: Kind,
-        rpc: &Req,
-        timeout: Duration,
-    ) -> Result<Resp, PeerError> {
-        self.send(kind, rpc, timeout, Delivery::AtMostOnce).await
-    }
-
-    async fn send<Req: Serialize, Resp: DeserializeOwned>(
-        &mut self,
-        kind: Kind,
-        rpc: &Req,
-        timeout: Duration,
-        delivery: Delivery,
-    ) -> Result<Resp, PeerError> {
-        if self.fault.isolated() {
-            self.io = None;
-            return Err(self.unreachable("peer traffic is blocked by fault injection".into()));
-        }
+        self.check_isolation()?;
         let request = frame(&[kind as u8], rpc).map_err(|m| self.failed(m))?;
         let started = Instant::now();
         // The exchange holds the connection while it runs: an error or the timeout
         // cancelling it drops the connection with it.
-        let answer = match tokio::time::timeout(timeout, self.exchange(&request, delivery)).await {
+        let answer = match tokio::time::timeout(timeout, self.exchange(&request, kind)).await {
             Ok(answer) => answer?,
             Err(_) => {
                 return Err(PeerError::Timeout {
@@ -208,27 +198,31 @@ impl RaftStream {
     /// Writes the request and reads its answer. A stream that was idle may have been
     /// closed by a restarted peer: a failure on a reused stream is retried once on a
     /// new one, unless the request was written and must not be sent twice.
-    async fn exchange(&mut self, request: &[u8], delivery: Delivery) -> Result<Vec<u8>, PeerError> {
+    async fn exchange(&mut self, request: &[u8], kind: Kind) -> Result<Vec<u8>, PeerError> {
         if let Some(io) = self.io.take() {
             match self.exchange_on(io, request).await {
-                Ok(answer) => return Ok(answer),
-                Err(Broke::Unanswered(message)) if delivery == Delivery::AtMostOnce => {
-                    return Err(self.failed(message))
+                Err(broke) if broke.may_resend(kind) => {
+                    tracing::debug!(peer = %self.url, error = %broke.message(), "raft stream broke; reconnecting")
                 }
-                Err(Broke::Unsent(e) | Broke::Unanswered(e)) => {
-                    tracing::debug!(peer = %self.url, error = %e, "raft stream broke; reconnecting")
-                }
+                answered => return answered.map_err(|b| self.broke(b, kind)),
             }
         }
         let io = self.connect().await?;
-        match self.exchange_on(io, request).await {
-            Ok(answer) => Ok(answer),
-            Err(Broke::Unanswered(message)) if delivery == Delivery::AtMostOnce => {
-                Err(self.failed(message))
-            }
-            Err(Broke::Unsent(message) | Broke::Unanswered(message)) => {
-                Err(self.unreachable(message))
-            }
+        self.exchange_on(io, request)
+            .await
+            .map_err(|b| self.broke(b, kind))
+    }
+
+    /// The error for an exchange of `kind` that broke: `Unreachable` when the request
+    /// was certainly not acted on or may be sent again, `Failed` (outcome unknown) for
+    /// a client write the peer may have taken.
+    fn broke(&self, broke: Broke, kind: Kind) -> PeerError {
+        let resend = broke.may_resend(kind);
+        let message = broke.message().to_owned();
+        if resend {
+            self.unreachable(message)
+        } else {
+            self.failed(message)
         }
     }
 
@@ -316,21 +310,26 @@ impl RaftStream {
     }
 }
 
-/// Whether a request may reach the peer twice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Delivery {
-    /// Raft's messages: openraft tolerates duplicates.
-    AtLeastOnce,
-    /// Forwarded writes: a duplicate would apply them twice.
-    AtMostOnce,
-}
-
 /// How an exchange on one connection failed.
 enum Broke {
     /// Before the whole request was written: the peer did not act on it.
     Unsent(String),
     /// After: the peer may have acted on it.
     Unanswered(String),
+}
+
+impl Broke {
+    /// Whether the request may go out again on a new connection: it was not acted on,
+    /// or it is a Raft message (openraft tolerates duplicates).
+    fn may_resend(&self, kind: Kind) -> bool {
+        matches!(self, Broke::Unsent(_)) || !kind.is_client_write()
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Broke::Unsent(m) | Broke::Unanswered(m) => m,
+        }
+    }
 }
 
 /// Idle connected streams by peer URL. openraft opens a connection per read-index
@@ -444,7 +443,11 @@ impl StreamServer {
             // A forward is a client's write: it runs to its answer (bounded by the
             // request timeout), as the peer port outlives client requests. Raft's
             // messages stop with the port.
-            let answer = if body.first() == Some(&(Kind::Forward as u8)) {
+            let client_write = body
+                .first()
+                .and_then(|&b| Kind::from_byte(b))
+                .is_some_and(Kind::is_client_write);
+            let answer = if client_write {
                 self.answer(&body).await
             } else {
                 tokio::select! {
@@ -649,21 +652,21 @@ mod tests {
         let (url, conns) = fake_peer(1, "101 Switching Protocols").await;
         let mut s = stream(&url);
         let got: Result<u64, String> = s
-            .request_once(Kind::Forward, &1u64, SHORT)
+            .request(Kind::Forward, &1u64, SHORT)
             .await
             .expect("answer");
         assert_eq!(got, Ok(2));
         // Written on the stream the peer closed: it may have been taken, so it is not
         // sent again, and the outcome is unknown.
         let err = s
-            .request_once::<_, Result<u64, String>>(Kind::Forward, &1u64, SHORT)
+            .request::<_, Result<u64, String>>(Kind::Forward, &1u64, SHORT)
             .await
             .expect_err("the peer closed the stream");
         assert!(matches!(err, PeerError::Failed { .. }), "{err}");
         assert_eq!(conns.load(Ordering::SeqCst), 1, "nothing was resent");
         // The broken stream was dropped: the next forward connects afresh.
         let got: Result<u64, String> = s
-            .request_once(Kind::Forward, &1u64, SHORT)
+            .request(Kind::Forward, &1u64, SHORT)
             .await
             .expect("answer");
         assert_eq!(got, Ok(2));
@@ -671,7 +674,7 @@ mod tests {
         // Never connected: certainly not delivered.
         let mut dead = stream("http://127.0.0.1:1");
         let err = dead
-            .request_once::<_, Result<u64, String>>(Kind::Forward, &1u64, SHORT)
+            .request::<_, Result<u64, String>>(Kind::Forward, &1u64, SHORT)
             .await
             .expect_err("nothing listens there");
         assert!(matches!(err, PeerError::Unreachable { .. }), "{err}");
