@@ -14,6 +14,15 @@
 //! writes (head with the payload's first KiB, then the rest): the buffer joins them
 //! again, so TLS does not seal two records where it sealed one.
 //!
+//! A flush also yields once before it writes. h2 flushes each time its connection
+//! task runs, and tokio runs a task woken by the running one next (its LIFO slot): a
+//! watch stream's frame woke the connection task, which wrote that one frame before
+//! the next stream task ran. Three members, 100 watchers on six connections, one
+//! member's sends: 20,174 for 300 events, about three frames per write; with the
+//! yield 5,502, one write per connection and event (`strace -c`); the spread between
+//! an event's first and last watcher fell from 1.2 to 0.95 ms at the median (etcd:
+//! 1.1 ms).
+//!
 //! Invariant: bytes reach the inner stream unchanged and in order, all of them by the
 //! time a flush or shutdown completes (hyper and h2 flush after every batch of
 //! writes); a write larger than the buffer goes straight through after what is
@@ -31,12 +40,15 @@ const BUFFER: usize = 20 * 1024;
 
 pub struct Coalesce<S> {
     inner: BufWriter<S>,
+    /// The current flush already yielded once (see `poll_flush`).
+    yielded: bool,
 }
 
 impl<S: AsyncWrite> Coalesce<S> {
     pub fn new(inner: S) -> Self {
         Coalesce {
             inner: BufWriter::with_capacity(BUFFER, inner),
+            yielded: false,
         }
     }
 }
@@ -73,8 +85,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
         false
     }
 
+    /// A flush with bytes waiting yields once before it writes them: the connection
+    /// task goes to the back of the run queue, behind the stream tasks woken with it
+    /// (an event published to many watchers wakes them all at once), and finds their
+    /// frames buffered too when it runs again.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        if !self.yielded && !self.inner.buffer().is_empty() {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let flushed = std::task::ready!(Pin::new(&mut self.inner).poll_flush(cx));
+        self.yielded = false;
+        Poll::Ready(flushed)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -85,7 +108,68 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Counts the wake-ups it is given.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl futures::task::ArcWake for Wakes {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            arc_self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flush_with_bytes_waiting_yields_once_then_writes() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        let mut conn = Coalesce::new(near);
+        let wakes = Arc::new(Wakes::default());
+        let waker = futures::task::waker(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut conn = Pin::new(&mut conn);
+
+        // Nothing buffered: nothing to wait for.
+        assert!(matches!(
+            conn.as_mut().poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+
+        assert!(matches!(
+            conn.as_mut().poll_write(&mut cx, b"frame"),
+            Poll::Ready(Ok(5))
+        ));
+        // The first flush yields, and wakes its task so that it is polled again.
+        assert!(conn.as_mut().poll_flush(&mut cx).is_pending());
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        // Bytes written while it waited leave with the rest.
+        assert!(matches!(
+            conn.as_mut().poll_write(&mut cx, b" more"),
+            Poll::Ready(Ok(5))
+        ));
+        assert!(matches!(
+            conn.as_mut().poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        let mut got = [0u8; 10];
+        tokio::time::timeout(std::time::Duration::from_secs(10), far.read_exact(&mut got))
+            .await
+            .expect("the second flush delivers what was written")
+            .expect("read");
+        assert_eq!(&got, b"frame more");
+
+        // The next flush with bytes waiting yields again.
+        assert!(matches!(
+            conn.as_mut().poll_write(&mut cx, b"x"),
+            Poll::Ready(Ok(1))
+        ));
+        assert!(conn.as_mut().poll_flush(&mut cx).is_pending());
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 2);
+    }
 
     #[tokio::test]
     async fn passes_bytes_through_by_each_flush_and_asks_for_flat_writes() {
