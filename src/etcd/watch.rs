@@ -243,7 +243,10 @@ async fn serve_stream(
     let mut progress_pending = false;
     let mut progress_tick = tokio::time::interval(progress_interval);
     progress_tick.tick().await;
+    // Polled only while a progress request waits or the client asked for a leader,
+    // so an idle watch stream costs no timer wake-ups.
     let mut retry_tick = tokio::time::interval(Duration::from_millis(100));
+    retry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let leader_grace = store.options().election_timeout * 3;
     let mut leaderless_since: Option<tokio::time::Instant> = None;
     loop {
@@ -314,7 +317,7 @@ async fn serve_stream(
                     None => {}
                 }
             }
-            _ = retry_tick.tick() => {
+            _ = retry_tick.tick(), if progress_pending || need_leader => {
                 if progress_pending {
                     let handles: Vec<&WatchHandle> = watchers.values().collect();
                     progress_pending = !store.hub().request_progress(&handles, &hub_tx);
