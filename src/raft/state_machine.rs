@@ -450,11 +450,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let meta = self.meta.clone();
         let dump = tmp.clone();
         let written = tokio::task::spawn_blocking(move || -> Result<(), std::io::Error> {
-            let file = std::fs::File::create(&dump)?;
+            let file = WriteBehind::new(std::fs::File::create(&dump)?);
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
             write_header(&mut out, &meta)?;
             point.write(&mut out).map_err(|e| invalid(e.to_string()))?;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
+            let file = out.into_inner().map_err(|e| e.into_error())?.file;
             // Logs up to the snapshot may be purged once we return: make the state they
             // produced, and the dump, durable first.
             file.sync_all()?;
@@ -485,6 +485,46 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             meta: self.meta.clone(),
             snapshot: Box::new(file),
         })
+    }
+}
+
+/// Bytes of a snapshot dump written between two fdatasyncs of it.
+const DUMP_SYNC_BYTES: usize = 4 << 20;
+
+/// The snapshot dump's file, fdatasynced every `DUMP_SYNC_BYTES` as it is written.
+///
+/// Why: a dump is the whole store (hundreds of MB), written while the members go on
+/// committing. Left in the page cache until the final fsync (or the kernel's own
+/// writeback), all of it queues on the disk ahead of the WAL's fdatasyncs, and a
+/// commit can wait behind all of it. Synced as it goes, at most a few MB are ahead of
+/// a commit: three members dumping 360 MB every 5 s under the watch fan-out bench
+/// saw a worst event latency of 11–22 ms instead of 42–62 ms (the p99, 7–9 ms, is
+/// the same: the disk is as busy either way).
+struct WriteBehind {
+    file: std::fs::File,
+    /// Bytes written since the last fdatasync.
+    unsynced: usize,
+}
+
+impl WriteBehind {
+    fn new(file: std::fs::File) -> WriteBehind {
+        WriteBehind { file, unsynced: 0 }
+    }
+}
+
+impl Write for WriteBehind {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n;
+        if self.unsynced >= DUMP_SYNC_BYTES {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
 
