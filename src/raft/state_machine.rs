@@ -497,9 +497,9 @@ const DUMP_SYNC_BYTES: usize = 4 << 20;
 /// committing. Left in the page cache until the final fsync (or the kernel's own
 /// writeback), all of it queues on the disk ahead of the WAL's fdatasyncs, and a
 /// commit can wait behind all of it. Synced as it goes, at most a few MB are ahead of
-/// a commit: three members dumping 360 MB every 5 s under the watch fan-out bench
-/// saw a worst event latency of 11–22 ms instead of 42–62 ms (the p99, 7–9 ms, is
-/// the same: the disk is as busy either way).
+/// a commit: three members of 360 MB, snapshotting every 5 s under the watch fan-out
+/// bench, saw a worst event latency of 11–22 ms instead of 42–62 ms (the p99, 7–9
+/// ms, is the same: the disk is as busy either way).
 struct WriteBehind {
     file: std::fs::File,
     /// Bytes written since the last fdatasync.
