@@ -360,7 +360,6 @@ impl MvccStore {
             }
         }
         if ctx.rewrites_history() {
-            // No export point can be taken while we hold the writer lock.
             HistoryFence::wait_clear(&self.inner.fence);
         }
         match ctx.commit(meta, &start) {
@@ -760,17 +759,24 @@ impl HistoryFence {
         }
     }
 
-    /// Blocks while any export point is alive.
+    /// Blocks while any export point is alive (called with the writer lock held, so
+    /// none can be taken meanwhile). The wait can last as long as a snapshot's dump:
+    /// on a tokio worker, the worker's other tasks move elsewhere while it blocks.
     fn wait_clear(state: &FenceState) {
-        let mut counts = lock(&state.counts);
-        counts.1 += 1;
-        while counts.0 > 0 {
-            counts = state
-                .cleared
-                .wait(counts)
-                .unwrap_or_else(PoisonError::into_inner);
+        if lock(&state.counts).0 == 0 {
+            return;
         }
-        counts.1 -= 1;
+        may_block(|| {
+            let mut counts = lock(&state.counts);
+            counts.1 += 1;
+            while counts.0 > 0 {
+                counts = state
+                    .cleared
+                    .wait(counts)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            counts.1 -= 1;
+        });
     }
 }
 
@@ -781,6 +787,17 @@ impl Drop for HistoryFence {
         if counts.0 == 0 {
             self.state.cleared.notify_all();
         }
+    }
+}
+
+/// Runs `f`, which may block for a while, without holding up the tasks queued on this
+/// tokio worker (outside a multi-thread runtime, as in tests, just runs it).
+fn may_block<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

@@ -213,17 +213,6 @@ pub fn read_header(input: &mut impl Read) -> Result<SnapshotMeta<NodeId, Member>
         .map_err(|e| invalid(format!("snapshot header: {e}")))
 }
 
-/// Runs `f`, which may block for a while, without holding up the tasks queued on this
-/// tokio worker (outside a multi-thread runtime, as in some tests, just runs it).
-fn may_block<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
-
 fn sync_dir(dir: &Path) -> Result<(), std::io::Error> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -263,13 +252,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         });
         let meta = encode_state(&state).map_err(sm_write_err)?;
         let started = std::time::Instant::now();
-        // A compaction may wait for a snapshot's dump to finish (the store's history
-        // fence): let this worker's other tasks move elsewhere meanwhile.
-        let compacts = requests
-            .clone()
-            .any(|r| matches!(r, crate::mvcc::Request::Compact { .. }));
-        let apply = || self.store.apply(requests, Some(&meta));
-        let out = if compacts { may_block(apply) } else { apply() }.map_err(sm_write_err)?;
+        let out = self
+            .store
+            .apply(requests, Some(&meta))
+            .map_err(sm_write_err)?;
         crate::metrics::observe_seconds(
             "etcd_disk_backend_commit_duration_seconds",
             started.elapsed(),
